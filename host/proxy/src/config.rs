@@ -1,0 +1,174 @@
+//! Every setting of the proxy, read in one place: each is a flag and a
+//! `WEFT_PROXY_*` environment variable, with defaults that work unconfigured.
+//! Bad values are typed errors; the binary exits with code 64 on them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Exit code for bad configuration (`EX_USAGE`), as Linkerd's proxy uses.
+pub const EXIT_CONFIG: i32 = 64;
+
+/// Settings of the running proxy (`weft-proxy run`).
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Where the app's outgoing traffic arrives (iptables redirects it here).
+    #[arg(
+        long,
+        env = "WEFT_PROXY_OUTBOUND_LISTEN_ADDR",
+        default_value = "127.0.0.1:4140"
+    )]
+    pub outbound_listen_addr: SocketAddr,
+
+    /// Where traffic for the app arrives (iptables redirects it here).
+    #[arg(
+        long,
+        env = "WEFT_PROXY_INBOUND_LISTEN_ADDR",
+        default_value = "0.0.0.0:4143"
+    )]
+    pub inbound_listen_addr: SocketAddr,
+
+    /// The admin server: /live, /ready, /metrics.
+    #[arg(
+        long,
+        env = "WEFT_PROXY_ADMIN_LISTEN_ADDR",
+        default_value = "0.0.0.0:4191"
+    )]
+    pub admin_listen_addr: SocketAddr,
+
+    /// Forward inbound traffic here instead of to the connection's original
+    /// destination (for running without iptables).
+    #[arg(long, env = "WEFT_PROXY_INBOUND_APP_ADDR")]
+    pub inbound_app_addr: Option<SocketAddr>,
+
+    /// Ports whose traffic skips protocol detection and is forwarded as
+    /// opaque TCP, e.g. `25,3306,5000-5010`.
+    #[arg(long, env = "WEFT_PROXY_OPAQUE_PORTS", default_value = "", value_parser = parse_ports)]
+    pub opaque_ports: PortSet,
+
+    /// How long to wait for a client's first bytes before treating the
+    /// connection as opaque TCP (server-speaks-first protocols).
+    #[arg(long, env = "WEFT_PROXY_DETECT_PROTOCOL_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub detect_protocol_timeout: Duration,
+
+    /// How long to wait for an upstream TCP connection (504 past it).
+    #[arg(long, env = "WEFT_PROXY_CONNECT_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// How long to wait for an upstream's response headers (504 past it);
+    /// `0s` waits forever.
+    #[arg(long, env = "WEFT_PROXY_HTTP_RESPONSE_TIMEOUT", default_value = "0s", value_parser = parse_duration)]
+    pub http_response_timeout: Duration,
+
+    /// Largest request head (request line and headers) accepted; larger ones get 431.
+    #[arg(long, env = "WEFT_PROXY_MAX_HEADER_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1024..=1024 * 1024))]
+    pub max_header_bytes: u32,
+
+    /// How long in-flight requests and connections may run after SIGTERM.
+    #[arg(long, env = "WEFT_PROXY_SHUTDOWN_GRACE_PERIOD", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace_period: Duration,
+
+    /// Worker threads; 1 runs everything on a single thread.
+    #[arg(long, env = "WEFT_PROXY_CORES", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub cores: u16,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `weft_proxy=debug`.
+    #[arg(long, env = "WEFT_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Config {
+    /// `None` means no response timeout.
+    pub fn response_timeout(&self) -> Option<Duration> {
+        (!self.http_response_timeout.is_zero()).then_some(self.http_response_timeout)
+    }
+}
+
+/// A set of TCP ports, written as a comma list of ports and `lo-hi` ranges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortSet(Vec<(u16, u16)>);
+
+impl PortSet {
+    pub fn contains(&self, port: u16) -> bool {
+        self.0.iter().any(|&(lo, hi)| (lo..=hi).contains(&port))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The ranges, for iptables' `multiport` syntax (`lo:hi`).
+    pub fn ranges(&self) -> &[(u16, u16)] {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    #[error("`{0}` is not a port or a port range like 5000-5010")]
+    Port(String),
+    #[error("`{0}` is not a duration like 500ms, 10s or 2m")]
+    Duration(String),
+}
+
+pub fn parse_ports(s: &str) -> Result<PortSet, ParseError> {
+    let port = |p: &str| {
+        p.trim()
+            .parse::<u16>()
+            .map_err(|_| ParseError::Port(s.to_string()))
+    };
+    let mut ranges = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (lo, hi) = match item.split_once('-') {
+            Some((lo, hi)) => (port(lo)?, port(hi)?),
+            None => (port(item)?, port(item)?),
+        };
+        if lo == 0 || lo > hi {
+            return Err(ParseError::Port(item.to_string()));
+        }
+        ranges.push((lo, hi));
+    }
+    Ok(PortSet(ranges))
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, ParseError> {
+    let err = || ParseError::Duration(s.to_string());
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| err())?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(err()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_parse_lists_and_ranges() {
+        let set = parse_ports("25, 3306,5000-5010").unwrap();
+        assert!(set.contains(25) && set.contains(3306) && set.contains(5005));
+        assert!(!set.contains(26) && !set.contains(5011));
+        assert!(parse_ports("").unwrap().is_empty());
+        assert_eq!(parse_ports("80-70"), Err(ParseError::Port("80-70".into())));
+        assert!(parse_ports("http").is_err());
+        assert!(parse_ports("0").is_err());
+        assert!(parse_ports("70000").is_err());
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("ten s").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+}

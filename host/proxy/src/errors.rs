@@ -1,0 +1,222 @@
+//! Why the proxy answered a request itself, and the one place that turns
+//! each reason into an HTTP response: a status, a short body, and an
+//! `x-weft-proxy-error` header naming the reason.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+
+use crate::BoxBody;
+
+/// The header on every response the proxy makes up itself.
+pub const ERROR_HEADER: &str = "x-weft-proxy-error";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("malformed HTTP request: {0}")]
+    MalformedRequest(String),
+    #[error("request head exceeds {limit} bytes or 100 headers")]
+    HeadersTooLarge { limit: usize },
+    #[error("request has no authority (URI or Host header) to route by")]
+    MissingAuthority,
+    #[error("cannot resolve {authority}: {source}")]
+    Resolve {
+        authority: String,
+        source: std::io::Error,
+    },
+    #[error("no destination for this connection (no original destination and no app address)")]
+    NoDestination,
+    #[error("request to {addr} would loop back into the proxy")]
+    Loop { addr: SocketAddr },
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("upstream {addr} did not respond within {timeout:?}")]
+    ResponseTimeout { addr: SocketAddr, timeout: Duration },
+    #[error("upstream {addr} failed: {reason}")]
+    Upstream { addr: SocketAddr, reason: String },
+}
+
+/// Connecting to an upstream failed; carried through hyper's client so the
+/// rescue below can tell refusals and timeouts from other failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("upstream {addr} refused the connection")]
+    Refused { addr: SocketAddr },
+    #[error("upstream {addr} did not accept a connection within {timeout:?}")]
+    Timeout { addr: SocketAddr, timeout: Duration },
+    #[error("connecting to {addr} failed: {source}")]
+    Io {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("upstream address `{0}` is not a socket address")]
+    BadAddress(String),
+}
+
+impl ProxyError {
+    /// Maps an error from the upstream client, finding a connect error in
+    /// its chain of causes if there is one.
+    pub fn upstream(addr: SocketAddr, error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut cause = Some(error);
+        while let Some(e) = cause {
+            if let Some(connect) = e.downcast_ref::<ConnectError>() {
+                return ProxyError::Connect(connect.clone_shallow());
+            }
+            cause = e.source();
+        }
+        ProxyError::Upstream {
+            addr,
+            reason: error_chain(error),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MalformedRequest(_) | Self::MissingAuthority => StatusCode::BAD_REQUEST,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::Connect(ConnectError::Timeout { .. }) | Self::ResponseTimeout { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            Self::Resolve { .. }
+            | Self::NoDestination
+            | Self::Loop { .. }
+            | Self::Connect(_)
+            | Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// A stable, short name for the header and for logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MalformedRequest(_) => "malformed request",
+            Self::HeadersTooLarge { .. } => "request headers too large",
+            Self::MissingAuthority => "missing authority",
+            Self::Resolve { .. } => "unresolvable authority",
+            Self::NoDestination => "no destination",
+            Self::Loop { .. } => "loop detected",
+            Self::Connect(ConnectError::Refused { .. }) => "upstream connection refused",
+            Self::Connect(ConnectError::Timeout { .. }) => "upstream connect timeout",
+            Self::Connect(_) => "upstream connect failed",
+            Self::ResponseTimeout { .. } => "upstream response timeout",
+            Self::Upstream { .. } => "upstream failed",
+        }
+    }
+
+    pub fn to_response(&self) -> Response<BoxBody> {
+        let body = Full::new(Bytes::from(format!("{self}\n")))
+            .map_err(|never| match never {})
+            .boxed();
+        let mut rsp = Response::new(body);
+        *rsp.status_mut() = self.status();
+        let headers = rsp.headers_mut();
+        headers.insert(ERROR_HEADER, HeaderValue::from_static(self.reason()));
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain"),
+        );
+        rsp
+    }
+
+    /// The same response as raw HTTP/1.1 bytes, for requests rejected
+    /// before hyper sees the connection. The connection is closed after it.
+    pub fn to_http1_bytes(&self) -> Vec<u8> {
+        let status = self.status();
+        let body = format!("{self}\n");
+        format!(
+            "HTTP/1.1 {} {}\r\n{ERROR_HEADER}: {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            self.reason(),
+            body.len(),
+        )
+        .into_bytes()
+    }
+}
+
+impl ConnectError {
+    /// `io::Error` is not `Clone`; keep its kind and message.
+    fn clone_shallow(&self) -> Self {
+        match self {
+            Self::Refused { addr } => Self::Refused { addr: *addr },
+            Self::Timeout { addr, timeout } => Self::Timeout {
+                addr: *addr,
+                timeout: *timeout,
+            },
+            Self::Io { addr, source } => Self::Io {
+                addr: *addr,
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Self::BadAddress(a) => Self::BadAddress(a.clone()),
+        }
+    }
+}
+
+/// `a: b: c` from an error and its causes, as one line.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = e.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr() -> SocketAddr {
+        "127.0.0.1:9".parse().unwrap()
+    }
+
+    #[test]
+    fn each_failure_has_its_status() {
+        let refused = ProxyError::Connect(ConnectError::Refused { addr: addr() });
+        assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
+        let timeout = ProxyError::ResponseTimeout {
+            addr: addr(),
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            ProxyError::MissingAuthority.status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn connect_errors_are_found_inside_client_errors() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("client error")]
+        struct Wrapper(#[source] ConnectError);
+        let wrapped = Wrapper(ConnectError::Timeout {
+            addr: addr(),
+            timeout: Duration::from_millis(5),
+        });
+        let mapped = ProxyError::upstream(addr(), &wrapped);
+        assert_eq!(mapped.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(mapped.reason(), "upstream connect timeout");
+    }
+
+    #[test]
+    fn raw_responses_are_valid_http() {
+        let bytes = ProxyError::MalformedRequest("bad".into()).to_http1_bytes();
+        let mut headers = [httparse::EMPTY_HEADER; 8];
+        let mut rsp = httparse::Response::new(&mut headers);
+        let httparse::Status::Complete(head) = rsp.parse(&bytes).unwrap() else {
+            panic!("incomplete response");
+        };
+        assert_eq!(rsp.code, Some(400));
+        let reason = rsp.headers.iter().find(|h| h.name == ERROR_HEADER).unwrap();
+        assert_eq!(reason.value, b"malformed request");
+        assert_eq!(&bytes[head..], b"malformed HTTP request: bad\n");
+    }
+}
