@@ -1,1 +1,30 @@
+//! The harness for Weft's cross-process tests. Tests start real binaries
+//! (`weft-proxy`, `weft-demo`) on loopback and talk to them over real
+//! sockets, and read like sentences:
+//!
+//! ```ignore
+//! let app = Demo::http("app").spawn().await;
+//! let proxy = Proxy::new().inbound_app(app.addr).spawn().await;
+//! let rsp = http1::get(proxy.inbound, "app", "/").await;
+//! ```
 
+pub mod binaries;
+pub mod demo;
+pub mod http1;
+pub mod metrics;
+pub mod proxy;
+
+pub use demo::Demo;
+pub use metrics::Metrics;
+pub use proxy::Proxy;
+
+use std::time::Duration;
+
+/// Every wait in the tests is bounded by this unless a test says otherwise.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A port on loopback that nothing listens on.
+pub fn closed_port() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}

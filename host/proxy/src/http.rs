@@ -53,6 +53,7 @@ impl HttpProxy {
         // The plugin chain's request hooks will run here, before an endpoint
         // is picked: they may answer locally, choose a backend or edit headers.
         let addr = self.endpoint(&req).await?;
+        let version = req.version();
         let upstream = self.proxy.upstream(self.conn.direction);
         let mut rsp = upstream.send(addr, req.map(BodyExt::boxed)).await?;
 
@@ -60,6 +61,8 @@ impl HttpProxy {
             && rsp.status() == StatusCode::SWITCHING_PROTOCOLS)
             .then(|| hyper::upgrade::on(&mut rsp));
         headers::strip_hop_by_hop(rsp.headers_mut(), upstream_upgrade.is_some());
+        // Answer in the client's version, whatever the upstream spoke.
+        *rsp.version_mut() = version;
         if let (Some(client), Some(upstream)) = (client_upgrade, upstream_upgrade) {
             self.proxy.tasks().spawn(tunnel(client, upstream, addr));
         }

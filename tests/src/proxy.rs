@@ -1,0 +1,149 @@
+//! `weft-proxy` as a real process on loopback ports chosen by the kernel.
+//! Its "listening" log lines are the readiness signal and tell the ports.
+
+use std::net::SocketAddr;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+use crate::{Metrics, PATIENCE, binaries, http1};
+
+pub struct Proxy {
+    env: Vec<(String, String)>,
+}
+
+pub struct RunningProxy {
+    pub inbound: SocketAddr,
+    pub outbound: SocketAddr,
+    pub admin: SocketAddr,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Default for Proxy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Proxy {
+    pub fn new() -> Self {
+        Self { env: Vec::new() }
+            .env("WEFT_PROXY_INBOUND_LISTEN_ADDR", "127.0.0.1:0")
+            .env("WEFT_PROXY_OUTBOUND_LISTEN_ADDR", "127.0.0.1:0")
+            .env("WEFT_PROXY_ADMIN_LISTEN_ADDR", "127.0.0.1:0")
+            .env("WEFT_LOG", "info")
+    }
+
+    /// Inbound traffic goes to `addr` (no iptables here).
+    pub fn inbound_app(self, addr: SocketAddr) -> Self {
+        self.env("WEFT_PROXY_INBOUND_APP_ADDR", &addr.to_string())
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// The proxy's command, for tests that run it some other way.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(binaries::path("weft-proxy"));
+        cmd.env_clear()
+            .envs(self.env.iter().cloned())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    pub async fn spawn(self) -> RunningProxy {
+        let mut child = self.command().spawn().expect("starting weft-proxy");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = logs.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("[weft-proxy] {line}");
+                if let Some(listening) = parse_listening(&line) {
+                    let _ = tx.send(listening);
+                }
+                log.lock().unwrap().push(line);
+            }
+        });
+        let (mut inbound, mut outbound, mut admin) = (None, None, None);
+        while inbound.is_none() || outbound.is_none() || admin.is_none() {
+            let next = tokio::time::timeout(PATIENCE, rx.recv()).await;
+            let Ok(Some((listener, addr))) = next else {
+                panic!("weft-proxy did not start: {}", logs.lock().unwrap().join("\n"));
+            };
+            match listener.as_str() {
+                "inbound" => inbound = Some(addr),
+                "outbound" => outbound = Some(addr),
+                "admin" => admin = Some(addr),
+                _ => {}
+            }
+        }
+        let proxy = RunningProxy {
+            inbound: inbound.unwrap(),
+            outbound: outbound.unwrap(),
+            admin: admin.unwrap(),
+            child,
+            logs,
+        };
+        let ready = http1::get(proxy.admin, "admin", "/ready").await;
+        assert_eq!(ready.status, 200, "proxy listening but not ready");
+        proxy
+    }
+}
+
+/// `... listening listener=inbound addr=127.0.0.1:4143`
+fn parse_listening(line: &str) -> Option<(String, SocketAddr)> {
+    let rest = line.split_once(" listening ")?.1;
+    let listener = rest.split_once("listener=")?.1.split_whitespace().next()?;
+    let addr = rest.split_once("addr=")?.1.split_whitespace().next()?;
+    Some((listener.to_string(), addr.parse().ok()?))
+}
+
+impl RunningProxy {
+    pub async fn metrics(&self) -> Metrics {
+        let rsp = http1::get(self.admin, "admin", "/metrics").await;
+        assert_eq!(rsp.status, 200);
+        Metrics::parse(&rsp.text())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("proxy still running")
+    }
+
+    /// Sends SIGTERM, as Kubernetes does when a pod stops.
+    pub fn terminate(&self) {
+        kill(Pid::from_raw(self.pid() as i32), Signal::SIGTERM).expect("signalling the proxy");
+    }
+
+    pub async fn wait(&mut self) -> ExitStatus {
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("proxy did not exit in time")
+            .unwrap()
+    }
+
+    /// The most memory the proxy has held (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+}
