@@ -71,9 +71,11 @@ impl HttpProxy {
     }
 
     async fn endpoint(&self, req: &Request<Incoming>) -> Result<SocketAddr, ProxyError> {
+        // Parsed in both directions so an invalid Host is refused either way.
+        let authority = authority(req)?;
         match self.conn.direction {
             Direction::Inbound => self.conn.target.ok_or(ProxyError::NoDestination),
-            Direction::Outbound => match authority(req)? {
+            Direction::Outbound => match authority {
                 Some(authority) => self.proxy.destinations().resolve(&authority).await,
                 None => self.conn.target.ok_or(ProxyError::MissingAuthority),
             },

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{Request, Response, Uri, Version};
@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::sync::OnceCell;
 
 use crate::BoxBody;
 use crate::connect::Connector;
@@ -20,7 +21,7 @@ use crate::errors::ProxyError;
 pub struct Upstream {
     connector: Connector,
     http1: Client<Connector, BoxBody>,
-    http2: Mutex<HashMap<SocketAddr, http2::SendRequest<BoxBody>>>,
+    http2: Mutex<HashMap<SocketAddr, Arc<OnceCell<http2::SendRequest<BoxBody>>>>>,
     response_timeout: Option<Duration>,
 }
 
@@ -95,13 +96,28 @@ impl Upstream {
             .map_err(|e| ProxyError::upstream(addr, &e))
     }
 
+    /// The endpoint's HTTP/2 connection; concurrent first requests wait
+    /// for one handshake instead of each opening a connection.
     async fn http2_sender(
         &self,
         addr: SocketAddr,
     ) -> Result<http2::SendRequest<BoxBody>, ProxyError> {
-        if let Some(sender) = self.http2_cached(addr) {
-            return Ok(sender);
-        }
+        let cell = {
+            let mut pool = self.http2.lock().unwrap_or_else(|p| p.into_inner());
+            let cell = pool.entry(addr).or_default();
+            if cell.get().is_some_and(|sender| sender.is_closed()) {
+                *cell = Arc::default();
+            }
+            cell.clone()
+        };
+        let sender = cell.get_or_try_init(|| self.http2_connect(addr)).await?;
+        Ok(sender.clone())
+    }
+
+    async fn http2_connect(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<http2::SendRequest<BoxBody>, ProxyError> {
         let io = self.connector.connect(addr).await?;
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -113,20 +129,6 @@ impl Upstream {
                 tracing::debug!(%addr, %error, "HTTP/2 upstream connection closed");
             }
         });
-        let mut pool = self.http2.lock().unwrap_or_else(|p| p.into_inner());
-        pool.insert(addr, sender.clone());
         Ok(sender)
-    }
-
-    fn http2_cached(&self, addr: SocketAddr) -> Option<http2::SendRequest<BoxBody>> {
-        let mut pool = self.http2.lock().unwrap_or_else(|p| p.into_inner());
-        match pool.get(&addr) {
-            Some(sender) if !sender.is_closed() => Some(sender.clone()),
-            Some(_) => {
-                pool.remove(&addr);
-                None
-            }
-            None => None,
-        }
     }
 }
