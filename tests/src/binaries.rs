@@ -11,7 +11,15 @@ pub fn path(name: &str) -> PathBuf {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "-p", "weft-proxy", "-p", "weft-demo", "--bins"]);
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "weft-proxy",
+            "-p",
+            "weft-demo",
+            "--bins",
+        ]);
         if profile_dir().ends_with("release") {
             build.arg("--release");
         }

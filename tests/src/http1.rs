@@ -55,7 +55,9 @@ impl Connection {
                 body,
             }
         };
-        tokio::time::timeout(PATIENCE, exchange).await.expect("response in time")
+        tokio::time::timeout(PATIENCE, exchange)
+            .await
+            .expect("response in time")
     }
 
     pub async fn get(&mut self, host: &str, path: &str) -> Reply {
@@ -63,7 +65,12 @@ impl Connection {
     }
 }
 
-pub fn request(method: &str, host: &str, path: &str, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
+pub fn request(
+    method: &str,
+    host: &str,
+    path: &str,
+    body: impl Into<Bytes>,
+) -> Request<Full<Bytes>> {
     Request::builder()
         .method(method)
         .uri(path)

@@ -37,7 +37,11 @@ impl Metrics {
         self.samples
             .iter()
             .filter(|s| s.name == name)
-            .filter(|s| labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+            .filter(|s| {
+                labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
             .map(|s| s.value)
             .sum()
     }
@@ -51,7 +55,9 @@ fn parse_sample(line: &str) -> Option<Sample> {
         Some((name, rest)) => (name, parse_labels(rest.strip_suffix('}')?)?),
     };
     let valid_name = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
     valid_name.then(|| Sample {
         name: name.to_string(),
         labels,
@@ -64,7 +70,10 @@ fn parse_labels(mut rest: &str) -> Option<BTreeMap<String, String>> {
     while !rest.is_empty() {
         let (key, after) = rest.split_once("=\"")?;
         let end = after.find('"')?;
-        labels.insert(key.trim_start_matches(',').to_string(), after[..end].to_string());
+        labels.insert(
+            key.trim_start_matches(',').to_string(),
+            after[..end].to_string(),
+        );
         rest = &after[end + 1..];
     }
     Some(labels)

@@ -15,7 +15,10 @@ async fn refused_upstream_is_502() {
     let proxy = Proxy::new().spawn().await;
     let rsp = http1::get(proxy.outbound, &closed_port().to_string(), "/").await;
     assert_eq!(rsp.status, 502);
-    assert_eq!(rsp.header(ERROR_HEADER), Some("upstream connection refused"));
+    assert_eq!(
+        rsp.header(ERROR_HEADER),
+        Some("upstream connection refused")
+    );
     assert!(rsp.text().contains("refused"), "{}", rsp.text());
 }
 
@@ -52,12 +55,18 @@ async fn malformed_requests_are_400_and_the_proxy_keeps_serving() {
     for request in bad {
         let reply = http1::raw(proxy.inbound, request).await;
         assert!(reply.starts_with("HTTP/1.1 400 "), "{reply}");
-        assert!(reply.contains(&format!("{ERROR_HEADER}: malformed request")), "{reply}");
+        assert!(
+            reply.contains(&format!("{ERROR_HEADER}: malformed request")),
+            "{reply}"
+        );
     }
     // Outbound, a request with no Host has nothing to route by.
     let reply = http1::raw(proxy.outbound, b"GET / HTTP/1.0\r\n\r\n").await;
     assert!(reply.starts_with("HTTP/1.0 400 "), "{reply}");
-    assert!(reply.contains(&format!("{ERROR_HEADER}: missing authority")), "{reply}");
+    assert!(
+        reply.contains(&format!("{ERROR_HEADER}: missing authority")),
+        "{reply}"
+    );
 
     assert_eq!(http1::get(proxy.inbound, "app", "/").await.status, 200);
 }
@@ -77,13 +86,18 @@ async fn oversized_headers_are_431() {
         format!("GET / HTTP/1.1\r\nHost: app\r\nx-big: {big}\r\n\r\n").as_bytes(),
     )
     .await;
-    assert!(reply.starts_with("HTTP/1.1 431 "), "{}", &reply[..80.min(reply.len())]);
+    assert!(
+        reply.starts_with("HTTP/1.1 431 "),
+        "{}",
+        &reply[..80.min(reply.len())]
+    );
     assert!(reply.contains(&format!("{ERROR_HEADER}: request headers too large")));
 
     // Within the limit on a kept-alive connection, all is well.
     let mut conn = Connection::open(proxy.inbound).await;
     let mut req = http1::request("GET", "app", "/", "");
-    req.headers_mut().insert("x-fine", "b".repeat(4_000).parse().unwrap());
+    req.headers_mut()
+        .insert("x-fine", "b".repeat(4_000).parse().unwrap());
     assert_eq!(conn.send(req).await.status, 200);
 }
 

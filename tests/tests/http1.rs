@@ -43,10 +43,20 @@ async fn keep_alive_reuses_one_client_connection() {
         assert_eq!(conn.get("app", "/").await.status, 200);
     }
     let metrics = proxy.metrics().await;
-    let opened = |peer| metrics.sum("tcp_open_total", &[("direction", "inbound"), ("peer", peer)]);
+    let opened = |peer| {
+        metrics.sum(
+            "tcp_open_total",
+            &[("direction", "inbound"), ("peer", peer)],
+        )
+    };
     // /ready and /metrics go to the admin listener, not counted here.
     assert_eq!(opened("src"), 1.0, "{}", metrics.text);
-    assert_eq!(opened("dst"), 1.0, "the upstream connection is pooled: {}", metrics.text);
+    assert_eq!(
+        opened("dst"),
+        1.0,
+        "the upstream connection is pooled: {}",
+        metrics.text
+    );
 }
 
 #[tokio::test]
@@ -65,7 +75,9 @@ async fn chunked_request_bodies_stream_through() {
         .unwrap();
     let stream = TcpStream::connect(proxy.inbound).await.unwrap();
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let rsp = sender.send_request(req).await.unwrap();
     assert_eq!(rsp.status(), 200);
@@ -91,9 +103,15 @@ async fn hop_by_hop_headers_stop_at_the_proxy() {
     let seen = Connection::open(proxy.inbound).await.send(req).await.text();
     assert!(seen.contains("x-end-to-end: kept"), "{seen}");
     for name in ["x-private", "keep-alive", "proxy-connection"] {
-        assert!(!seen.contains(&format!("{name}:")), "{name} reached the app:\n{seen}");
+        assert!(
+            !seen.contains(&format!("{name}:")),
+            "{name} reached the app:\n{seen}"
+        );
     }
-    assert!(seen.contains("host: app"), "the Host header is the client's: {seen}");
+    assert!(
+        seen.contains("host: app"),
+        "the Host header is the client's: {seen}"
+    );
 }
 
 #[tokio::test]
@@ -119,7 +137,11 @@ async fn websocket_upgrades_are_relayed() {
     assert_eq!(rsp.status(), 101);
     for i in 0..3 {
         ws.send(Message::text(format!("hello {i}"))).await.unwrap();
-        let reply = tokio::time::timeout(PATIENCE, ws.next()).await.unwrap().unwrap().unwrap();
+        let reply = tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(reply.to_text().unwrap(), format!("echo: hello {i}"));
     }
     ws.close(None).await.unwrap();

@@ -35,7 +35,9 @@ async fn concurrent_streams_share_one_connection() {
         let mut sender = sender.clone();
         let uri = format!("http://{}/echo", app.addr);
         async move {
-            let req = Request::post(uri).body(Full::new(Bytes::from(format!("stream {i}")))).unwrap();
+            let req = Request::post(uri)
+                .body(Full::new(Bytes::from(format!("stream {i}"))))
+                .unwrap();
             let rsp = sender.send_request(req).await.unwrap();
             assert_eq!(rsp.status(), 200);
             assert_eq!(rsp.version(), http::Version::HTTP_2);
@@ -48,9 +50,19 @@ async fn concurrent_streams_share_one_connection() {
         .expect("all streams answered");
 
     let metrics = proxy.metrics().await;
-    let opened = |peer| metrics.sum("tcp_open_total", &[("direction", "outbound"), ("peer", peer)]);
+    let opened = |peer| {
+        metrics.sum(
+            "tcp_open_total",
+            &[("direction", "outbound"), ("peer", peer)],
+        )
+    };
     assert_eq!(opened("src"), 1.0, "{}", metrics.text);
-    assert_eq!(opened("dst"), 1.0, "one multiplexed upstream connection: {}", metrics.text);
+    assert_eq!(
+        opened("dst"),
+        1.0,
+        "one multiplexed upstream connection: {}",
+        metrics.text
+    );
 }
 
 #[tokio::test]
@@ -61,16 +73,23 @@ async fn authority_and_trailers_pass_through() {
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
-            let service = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
-                let authority = req.uri().authority().map(|a| a.to_string()).unwrap_or_default();
-                let mut trailers = HeaderMap::new();
-                trailers.insert("x-checksum", "abc123".parse().unwrap());
-                let frames: Vec<Result<Frame<Bytes>, Infallible>> = vec![
-                    Ok(Frame::data(Bytes::from(authority))),
-                    Ok(Frame::trailers(trailers)),
-                ];
-                Ok::<_, Infallible>(Response::new(StreamBody::new(futures_util::stream::iter(frames))))
-            });
+            let service =
+                hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                    let authority = req
+                        .uri()
+                        .authority()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default();
+                    let mut trailers = HeaderMap::new();
+                    trailers.insert("x-checksum", "abc123".parse().unwrap());
+                    let frames: Vec<Result<Frame<Bytes>, Infallible>> = vec![
+                        Ok(Frame::data(Bytes::from(authority))),
+                        Ok(Frame::trailers(trailers)),
+                    ];
+                    Ok::<_, Infallible>(Response::new(StreamBody::new(futures_util::stream::iter(
+                        frames,
+                    ))))
+                });
             tokio::spawn(
                 hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), service),
@@ -81,7 +100,10 @@ async fn authority_and_trailers_pass_through() {
     let mut sender = h2_connect(proxy.outbound).await;
 
     let uri = format!("http://{upstream}/trailers");
-    let rsp = sender.send_request(Request::get(uri).body(Full::default()).unwrap()).await.unwrap();
+    let rsp = sender
+        .send_request(Request::get(uri).body(Full::default()).unwrap())
+        .await
+        .unwrap();
     let collected = rsp.into_body().collect().await.unwrap();
     assert_eq!(collected.trailers().unwrap()["x-checksum"], "abc123");
     assert_eq!(collected.to_bytes(), upstream.to_string().as_bytes());
@@ -91,7 +113,9 @@ async fn grpc_health_server() -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (reporter, service) = tonic_health::server::health_reporter();
-    reporter.set_service_status("weft.Demo", ServingStatus::Serving).await;
+    reporter
+        .set_service_status("weft.Demo", ServingStatus::Serving)
+        .await;
     tokio::spawn(async move {
         let _keep = reporter;
         tonic::transport::Server::builder()
@@ -120,14 +144,18 @@ async fn grpc_unary_calls_work_both_ways() {
     for endpoint in channels {
         let mut client = HealthClient::new(endpoint.connect().await.unwrap());
         let ok = client
-            .check(HealthCheckRequest { service: "weft.Demo".into() })
+            .check(HealthCheckRequest {
+                service: "weft.Demo".into(),
+            })
             .await
             .unwrap();
         assert_eq!(ok.into_inner().status, ServingStatus::Serving as i32);
 
         // A gRPC error travels in a trailers-only response.
         let missing = client
-            .check(HealthCheckRequest { service: "no.such.Service".into() })
+            .check(HealthCheckRequest {
+                service: "no.such.Service".into(),
+            })
             .await
             .unwrap_err();
         assert_eq!(missing.code(), tonic::Code::NotFound);

@@ -27,7 +27,10 @@ async fn opaque_bytes_echo_and_half_close_is_honoured() {
     assert_eq!(&echoed[18..], &payload[..]);
 
     let metrics = proxy.metrics().await;
-    let read = metrics.sum("tcp_read_bytes_total", &[("direction", "inbound"), ("peer", "src")]);
+    let read = metrics.sum(
+        "tcp_read_bytes_total",
+        &[("direction", "inbound"), ("peer", "src")],
+    );
     assert_eq!(read as usize, payload.len() + 18, "{}", metrics.text);
 }
 
@@ -52,7 +55,10 @@ async fn server_first_protocols_flow_after_the_detection_timeout() {
 
     let started = Instant::now();
     assert_eq!(first_line(proxy.inbound).await, "220 ready\n");
-    assert!(started.elapsed() >= Duration::from_millis(200), "sent before detection gave up");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "sent before detection gave up"
+    );
 }
 
 #[tokio::test]
@@ -68,5 +74,8 @@ async fn opaque_ports_skip_detection() {
         .await;
 
     let greeting = tokio::time::timeout(Duration::from_secs(10), first_line(proxy.inbound)).await;
-    assert_eq!(greeting.expect("greeting long before the detection timeout"), "220 ready\n");
+    assert_eq!(
+        greeting.expect("greeting long before the detection timeout"),
+        "220 ready\n"
+    );
 }
