@@ -1,1 +1,32 @@
-fn main() {}
+//! `cargo xtask`: the project's chores, written in Rust so they run wherever
+//! cargo does, with nothing else to install first.
+
+mod demo;
+mod test;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run weft-proxy between two demo services and a steady load on loopback.
+    Demo(demo::DemoArgs),
+    /// Install what the test suite needs (as root, with apt-get), then run it.
+    Test(test::TestArgs),
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Demo(args) => demo::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Test(args) => test::run(&args),
+    }
+}

@@ -1,0 +1,107 @@
+//! `cargo xtask test`: the test suite on a fresh Debian machine. Some tests
+//! drive real networking tools (iptables, ip, curl); installing them here
+//! keeps CI and a new contributor's first run one command.
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, ensure};
+use clap::Args;
+
+use crate::workspace;
+
+/// Tools the tests run, and the Debian package each comes in.
+const TOOLS: [(&str, &str); 3] = [
+    ("iptables", "iptables"),
+    ("curl", "curl"),
+    ("ip", "iproute2"),
+];
+
+#[derive(Args)]
+pub struct TestArgs {
+    /// Passed on to `cargo test --workspace`, e.g. `--exclude weft-tests` or `-- --nocapture`.
+    #[arg(last = true)]
+    cargo_test_args: Vec<String>,
+}
+
+pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
+    install_missing_tools()?;
+    let status = workspace::cargo()
+        .args(["test", "--workspace"])
+        .args(&args.cargo_test_args)
+        .status()
+        .context("running cargo test")?;
+    Ok(status
+        .code()
+        .and_then(|code| u8::try_from(code).ok())
+        .map_or(ExitCode::FAILURE, ExitCode::from))
+}
+
+fn install_missing_tools() -> anyhow::Result<()> {
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .filter(|(tool, _)| !on_path(tool))
+        .map(|(tool, _)| *tool)
+        .collect();
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("warning: not running as root: the network-namespace test will be skipped");
+        if !missing.is_empty() {
+            eprintln!(
+                "warning: missing {}; install them as root to run every test",
+                missing.join(", ")
+            );
+        }
+        return Ok(());
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !on_path("apt-get") {
+        eprintln!(
+            "warning: missing {} and no apt-get to install them with",
+            missing.join(", ")
+        );
+        return Ok(());
+    }
+    let packages: Vec<&str> = TOOLS.iter().map(|(_, package)| *package).collect();
+    println!(
+        "installing {} with apt-get (missing: {})",
+        packages.join(" "),
+        missing.join(", ")
+    );
+    apt_get(&["update"])?;
+    apt_get(
+        &["install", "-y", "--no-install-recommends"]
+            .iter()
+            .copied()
+            .chain(packages)
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn apt_get(args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new("apt-get")
+        .args(args)
+        // Never stop to ask questions in CI.
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("running apt-get")?;
+    ensure!(
+        status.success(),
+        "apt-get {} failed ({status})",
+        args.join(" ")
+    );
+    Ok(())
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| is_executable(&dir.join(program)))
+    })
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
