@@ -154,6 +154,14 @@ impl RunningProxy {
         kill(Pid::from_raw(self.pid() as i32), Signal::SIGTERM).expect("signalling the proxy");
     }
 
+    /// Whether the process is still up (it has not crashed or exited).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .expect("checking the proxy process")
+            .is_none()
+    }
+
     pub async fn wait(&mut self) -> ExitStatus {
         tokio::time::timeout(PATIENCE, self.child.wait())
             .await

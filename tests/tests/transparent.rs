@@ -191,6 +191,35 @@ async fn an_unmodified_client_reaches_a_server_through_both_proxies() {
     ]);
     assert_eq!(echo.trim(), r"b'\x00opaque bytes'");
 
+    // An upstream that never answers a SYN (dropped before the server pod's
+    // NAT) is a connect timeout: 504 from the client's proxy.
+    server.exec(&[
+        "iptables",
+        "-t",
+        "raw",
+        "-A",
+        "PREROUTING",
+        "-p",
+        "tcp",
+        "--dport",
+        "9999",
+        "-j",
+        "DROP",
+    ]);
+    let blackhole = format!("http://{SERVER_IP}:9999/");
+    let status = client.stdout(&[
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %header{x-weft-proxy-error}",
+        "--max-time",
+        "10",
+        &blackhole,
+    ]);
+    assert_eq!(status, "504 upstream connect timeout");
+
     // Both proxies saw both connections, addressed to where the client meant.
     let http_target = format!("{SERVER_IP}:8080");
     let tcp_target = format!("{SERVER_IP}:9000");

@@ -11,10 +11,12 @@ use clap::Args;
 use crate::workspace;
 
 /// Tools the tests run, and the Debian package each comes in.
-const TOOLS: [(&str, &str); 3] = [
+const TOOLS: [(&str, &str); 5] = [
     ("iptables", "iptables"),
     ("curl", "curl"),
     ("ip", "iproute2"),
+    ("setpriv", "util-linux"),
+    ("python3", "python3"),
 ];
 
 #[derive(Args)]
