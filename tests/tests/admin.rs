@@ -83,4 +83,9 @@ async fn transport_metrics_count_connections_and_bytes() {
         metrics.text
     );
     assert_eq!(metrics.sum("tcp_connection_duration_ms_count", &src), 1.0);
+
+    let rss = metrics.sum("process_resident_memory_bytes", &[]);
+    assert!((1e6..1e9).contains(&rss), "RSS {rss}");
+    assert!(metrics.sum("process_open_fds", &[]) >= 3.0);
+    assert!(metrics.sum("process_start_time_seconds", &[]) > 1.7e9);
 }

@@ -68,6 +68,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     let mut registry = Registry::default();
     let transport = TransportMetrics::register(&mut registry);
+    registry.register_collector(Box::new(metrics::ProcessCollector::new()));
     let draining = CancellationToken::new();
     let tasks = TaskTracker::new();
     let own_addrs = [&inbound, &outbound]

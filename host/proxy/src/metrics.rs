@@ -13,6 +13,10 @@ use prometheus_client::registry::Registry;
 
 use crate::Direction;
 
+mod process;
+
+pub use process::ProcessCollector;
+
 /// Which end of a proxied connection a metric describes: `src` is the client
 /// that connected to the proxy, `dst` the upstream the proxy connected to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
