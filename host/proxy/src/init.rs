@@ -66,73 +66,31 @@ pub enum InitError {
 
 /// The rules, in order, as arguments to `iptables -t nat`.
 pub fn rules(config: &InitConfig) -> Vec<Vec<String>> {
-    let mut rules = Vec::new();
-    let mut rule = |args: &[&str]| rules.push(args.iter().map(|a| a.to_string()).collect());
-
-    for ports in multiport_lists(&config.inbound_ports_to_ignore) {
-        rule(&[
-            "-A",
-            INBOUND_CHAIN,
-            "-p",
-            "tcp",
-            "-m",
-            "multiport",
-            "--dports",
-            &ports,
-            "-j",
-            "RETURN",
-        ]);
-    }
-    let inbound = config.inbound_port.to_string();
-    rule(&[
-        "-A",
-        INBOUND_CHAIN,
-        "-p",
-        "tcp",
-        "-j",
-        "REDIRECT",
-        "--to-ports",
-        &inbound,
-    ]);
-
-    let uid = config.proxy_uid.to_string();
-    rule(&[
-        "-A",
-        OUTBOUND_CHAIN,
-        "-m",
-        "owner",
-        "--uid-owner",
-        &uid,
-        "-j",
-        "RETURN",
-    ]);
-    rule(&["-A", OUTBOUND_CHAIN, "-o", "lo", "-j", "RETURN"]);
-    for ports in multiport_lists(&config.outbound_ports_to_ignore) {
-        rule(&[
-            "-A",
-            OUTBOUND_CHAIN,
-            "-p",
-            "tcp",
-            "-m",
-            "multiport",
-            "--dports",
-            &ports,
-            "-j",
-            "RETURN",
-        ]);
-    }
-    let outbound = config.outbound_port.to_string();
-    rule(&[
-        "-A",
-        OUTBOUND_CHAIN,
-        "-p",
-        "tcp",
-        "-j",
-        "REDIRECT",
-        "--to-ports",
-        &outbound,
-    ]);
+    let (inbound, outbound) = (INBOUND_CHAIN, OUTBOUND_CHAIN);
+    let skip = |chain: &'static str, ports: &PortSet| {
+        multiport_lists(ports)
+            .into_iter()
+            .map(move |list| format!("-A {chain} -p tcp -m multiport --dports {list} -j RETURN"))
+    };
+    let mut rules: Vec<String> = skip(inbound, &config.inbound_ports_to_ignore).collect();
+    rules.push(format!(
+        "-A {inbound} -p tcp -j REDIRECT --to-ports {}",
+        config.inbound_port
+    ));
+    rules.push(format!(
+        "-A {outbound} -m owner --uid-owner {} -j RETURN",
+        config.proxy_uid
+    ));
+    rules.push(format!("-A {outbound} -o lo -j RETURN"));
+    rules.extend(skip(outbound, &config.outbound_ports_to_ignore));
+    rules.push(format!(
+        "-A {outbound} -p tcp -j REDIRECT --to-ports {}",
+        config.outbound_port
+    ));
     rules
+        .iter()
+        .map(|rule| rule.split_whitespace().map(String::from).collect())
+        .collect()
 }
 
 /// Installs the rules (or prints them with `--simulate`).
