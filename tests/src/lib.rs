@@ -12,6 +12,7 @@ pub mod binaries;
 pub mod demo;
 pub mod http1;
 pub mod metrics;
+pub mod plugins;
 pub mod proxy;
 
 pub use demo::Demo;

@@ -73,6 +73,10 @@ pub struct Config {
     #[arg(long, env = "WEFT_PROXY_CORES", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub cores: u16,
 
+    /// The plugin chain (a JSON file); watched and reloaded when it changes.
+    #[arg(long, env = "WEFT_PROXY_PLUGINS_CONFIG")]
+    pub plugins_config: Option<std::path::PathBuf>,
+
     /// Log filter in `tracing` syntax, e.g. `info` or `weft_proxy=debug`.
     #[arg(long, env = "WEFT_LOG", default_value = "info")]
     pub log: String,

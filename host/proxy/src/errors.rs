@@ -37,6 +37,8 @@ pub enum ProxyError {
     ResponseTimeout { addr: SocketAddr, timeout: Duration },
     #[error("upstream {addr} failed: {reason}")]
     Upstream { addr: SocketAddr, reason: String },
+    #[error(transparent)]
+    Plugin(#[from] weft_plugins::PluginFailure),
 }
 
 /// Connecting to an upstream failed; carried through hyper's client so the
@@ -80,6 +82,7 @@ impl ProxyError {
             Self::Connect(ConnectError::Timeout { .. }) | Self::ResponseTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
+            Self::Plugin(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Resolve { .. }
             | Self::NoDestination
             | Self::Loop { .. }
@@ -102,6 +105,7 @@ impl ProxyError {
             Self::Connect(_) => "upstream connect failed",
             Self::ResponseTimeout { .. } => "upstream response timeout",
             Self::Upstream { .. } => "upstream failed",
+            Self::Plugin(_) => "plugin failed",
         }
     }
 

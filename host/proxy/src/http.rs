@@ -3,6 +3,7 @@
 //! cannot forward get a response from `errors::ProxyError`.
 
 mod headers;
+mod hooks;
 mod upstream;
 
 use std::convert::Infallible;
@@ -10,19 +11,25 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::uri::Authority;
 use http::{Request, Response, StatusCode, header};
+use http_body::Body;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use weft_plugins::{Hooks, PluginChain, RequestOutcome, ResponseOutcome};
 
 pub use upstream::Upstream;
 
 use crate::errors::{ProxyError, error_chain};
 use crate::serve::Proxy;
 use crate::{BoxBody, Direction};
+
+/// Attempts per request when response hooks ask for retries.
+const MAX_ATTEMPTS: u32 = 10;
 
 /// What a served connection knows about itself, shared by its requests.
 #[derive(Clone, Copy, Debug)]
@@ -46,16 +53,76 @@ impl HttpProxy {
         Self { proxy, conn }
     }
 
-    async fn forward(&self, mut req: Request<Incoming>) -> Result<Response<BoxBody>, ProxyError> {
+    async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        chain: Option<&Arc<PluginChain>>,
+        completing: &mut Option<hooks::Completing>,
+    ) -> Result<Response<BoxBody>, ProxyError> {
         let client_upgrade = headers::wants_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
         headers::strip_hop_by_hop(req.headers_mut(), client_upgrade.is_some());
 
-        // The plugin chain's request hooks will run here, before an endpoint
-        // is picked: they may answer locally, choose a backend or edit headers.
-        let addr = self.endpoint(&req).await?;
+        // Request hooks run before an endpoint is picked: they may answer,
+        // choose a backend, set a deadline or edit headers.
+        let (mut timeout, mut backend) = (None, None);
+        if let Some(chain) = chain.filter(|c| c.wants(Hooks::REQUEST)) {
+            let (parts, body) = req.into_parts();
+            let view = hooks::view(parts, self.conn.direction, self.conn.client);
+            let (view, outcome) = chain.on_request(view);
+            (timeout, backend) = (view.timeout, view.backend);
+            req = Request::from_parts(view.parts, body);
+            match outcome {
+                RequestOutcome::Continue => {}
+                RequestOutcome::Respond { response, .. } => {
+                    return Ok(hooks::local_response(response));
+                }
+                RequestOutcome::Fail(failure) => return Err(failure.into()),
+            }
+        }
+        let response_hooks = chain
+            .filter(|c| c.wants(Hooks::RESPONSE))
+            .map(|c| (c, hooks::copy_head(&req)));
+
+        let addr = match backend {
+            Some(backend) => self.backend(&backend).await?,
+            None => self.endpoint(&req).await?,
+        };
         let version = req.version();
         let upstream = self.proxy.upstream(self.conn.direction);
-        let mut rsp = upstream.send(addr, req.map(BodyExt::boxed)).await?;
+        let mut next = Some(req.map(BodyExt::boxed));
+        let mut attempts = 0;
+        let mut rsp = loop {
+            attempts += 1;
+            let attempt = next.take().expect("one request per attempt");
+            let replayable = attempt.body().is_end_stream();
+            let rsp = upstream.send(addr, attempt, timeout).await?;
+            let Some((chain, head)) = &response_hooks else {
+                break rsp;
+            };
+            let (parts, body) = rsp.into_parts();
+            let sent = hooks::view(
+                hooks::clone_head(head),
+                self.conn.direction,
+                self.conn.client,
+            );
+            let (parts, outcome) = chain.on_response(sent, parts);
+            match outcome {
+                ResponseOutcome::Retry if replayable && attempts < MAX_ATTEMPTS => {
+                    next = Some(Request::from_parts(
+                        hooks::clone_head(head),
+                        hooks::empty_body(),
+                    ));
+                }
+                ResponseOutcome::Continue | ResponseOutcome::Retry => {
+                    break Response::from_parts(parts, body);
+                }
+                ResponseOutcome::Fail(failure) => return Err(failure.into()),
+            }
+        };
+        if let Some(completing) = completing {
+            completing.attempts = attempts;
+            completing.response_latency_us = completing.started.elapsed().as_micros() as u64;
+        }
 
         let upstream_upgrade = (client_upgrade.is_some()
             && rsp.status() == StatusCode::SWITCHING_PROTOCOLS)
@@ -66,8 +133,15 @@ impl HttpProxy {
         if let (Some(client), Some(upstream)) = (client_upgrade, upstream_upgrade) {
             self.proxy.tasks().spawn(tunnel(client, upstream, addr));
         }
-        // The plugin chain's response hooks will run here.
         Ok(rsp.map(BodyExt::boxed))
+    }
+
+    /// A backend a plugin chose: `host:port`, resolved like an authority.
+    async fn backend(&self, backend: &str) -> Result<SocketAddr, ProxyError> {
+        let authority = Authority::try_from(backend).map_err(|_| {
+            ProxyError::MalformedRequest(format!("plugin chose an invalid backend `{backend}`"))
+        })?;
+        self.proxy.destinations().resolve(&authority).await
     }
 
     async fn endpoint(&self, req: &Request<Incoming>) -> Result<SocketAddr, ProxyError> {
@@ -123,17 +197,39 @@ impl hyper::service::Service<Request<Incoming>> for HttpProxy {
         Box::pin(async move {
             let method = req.method().clone();
             let uri = req.uri().clone();
-            Ok(this.forward(req).await.unwrap_or_else(|error| {
-                tracing::info!(
-                    direction = this.conn.direction.as_str(),
-                    client = %this.conn.client,
-                    %method,
-                    %uri,
-                    error = %error_chain(&error),
-                    "request failed"
-                );
-                error.to_response()
-            }))
+            let chain = this.proxy.plugins().chain();
+            // Completion hooks see the request as it arrived.
+            let mut completing = chain
+                .as_ref()
+                .filter(|c| c.wants(Hooks::COMPLETION))
+                .map(|c| {
+                    let head = hooks::copy_head(&req);
+                    hooks::Completing {
+                        chain: c.clone(),
+                        request: hooks::view(head, this.conn.direction, this.conn.client),
+                        started: Instant::now(),
+                        response_latency_us: 0,
+                        attempts: 0,
+                    }
+                });
+            let (rsp, error) = match this.forward(req, chain.as_ref(), &mut completing).await {
+                Ok(rsp) => (rsp, None),
+                Err(error) => {
+                    tracing::info!(
+                        direction = this.conn.direction.as_str(),
+                        client = %this.conn.client,
+                        %method,
+                        %uri,
+                        error = %error_chain(&error),
+                        "request failed"
+                    );
+                    (error.to_response(), Some(error.reason()))
+                }
+            };
+            Ok(match completing {
+                Some(completing) => completing.attach(rsp, error),
+                None => rsp,
+            })
         })
     }
 }

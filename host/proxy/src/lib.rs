@@ -14,6 +14,7 @@ pub mod init;
 mod io;
 pub mod metrics;
 mod orig_dst;
+pub mod plugins;
 mod serve;
 
 use std::future::Future;
@@ -52,16 +53,34 @@ impl Direction {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {addr} ({listener}): {source}")]
-pub struct BindError {
-    listener: &'static str,
-    addr: SocketAddr,
-    source: std::io::Error,
+pub enum RunError {
+    #[error("cannot listen on {addr} ({listener}): {source}")]
+    Bind {
+        listener: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Plugins(#[from] plugins::PluginsError),
+}
+
+impl RunError {
+    /// Bad plugin configuration is bad configuration: exit 64.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Bind { .. } => 1,
+            RunError::Plugins(_) => config::EXIT_CONFIG,
+        }
+    }
 }
 
 /// Binds the listeners, serves until `shutdown` completes, then stops
 /// accepting and drains in-flight work for up to the grace period.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), BindError> {
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let plugins = match &config.plugins_config {
+        Some(path) => Arc::new(plugins::Plugins::load(path)?),
+        None => Arc::new(plugins::Plugins::none()),
+    };
     let inbound = bind("inbound", config.inbound_listen_addr).await?;
     let outbound = bind("outbound", config.outbound_listen_addr).await?;
     let admin = bind("admin", config.admin_listen_addr).await?;
@@ -69,6 +88,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mut registry = Registry::default();
     let transport = TransportMetrics::register(&mut registry);
     registry.register_collector(Box::new(metrics::ProcessCollector::new()));
+    if let Some(plugin_metrics) = plugins.metrics() {
+        registry.register_collector(Box::new(plugin_metrics));
+    }
+    if let Some(path) = config.plugins_config.clone() {
+        tokio::spawn(plugins.clone().watch(path));
+    }
     let draining = CancellationToken::new();
     let tasks = TaskTracker::new();
     let own_addrs = [&inbound, &outbound]
@@ -79,6 +104,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let proxy = Arc::new(Proxy::new(
         config,
         transport,
+        plugins,
         own_addrs,
         draining.clone(),
         tasks.clone(),
@@ -101,12 +127,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     Ok(())
 }
 
-async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener, BindError> {
-    let bound = TcpListener::bind(addr).await.map_err(|source| BindError {
-        listener,
-        addr,
-        source,
-    })?;
+async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener, RunError> {
+    let bound = TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Bind {
+            listener,
+            addr,
+            source,
+        })?;
     if let Ok(local) = bound.local_addr() {
         tracing::info!(listener = %listener, addr = %local, "listening");
     }

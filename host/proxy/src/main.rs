@@ -52,7 +52,13 @@ fn run_proxy(config: Config) -> i32 {
         Ok(runtime) => runtime,
         Err(error) => return report(Err(error)),
     };
-    report(runtime.block_on(weft_proxy::run(config, shutdown_signal())))
+    match runtime.block_on(weft_proxy::run(config, shutdown_signal())) {
+        Ok(()) => 0,
+        Err(error) => {
+            tracing::error!("{error}");
+            error.exit_code()
+        }
+    }
 }
 
 /// SIGTERM (Kubernetes) or SIGINT (a terminal).

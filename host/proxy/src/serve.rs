@@ -23,12 +23,14 @@ use crate::detect::{Detected, detect};
 use crate::http::{ConnectionInfo, HttpProxy, Upstream};
 use crate::io::{MeteredIo, PrefixedIo};
 use crate::metrics::{Peer, TransportLabels, TransportMetrics};
+use crate::plugins::Plugins;
 use crate::{Direction, orig_dst};
 
 /// State shared by every connection of both listeners.
 pub struct Proxy {
     config: Config,
     transport: Arc<TransportMetrics>,
+    plugins: Arc<Plugins>,
     destinations: Destinations,
     inbound: Upstream,
     outbound: Upstream,
@@ -40,6 +42,7 @@ impl Proxy {
     pub fn new(
         config: Config,
         transport: Arc<TransportMetrics>,
+        plugins: Arc<Plugins>,
         own_addrs: Vec<SocketAddr>,
         shutdown: CancellationToken,
         tasks: TaskTracker,
@@ -58,6 +61,7 @@ impl Proxy {
             destinations: Destinations::new(own_addrs),
             config,
             transport,
+            plugins,
             shutdown,
             tasks,
         }
@@ -72,6 +76,10 @@ impl Proxy {
 
     pub fn destinations(&self) -> &Destinations {
         &self.destinations
+    }
+
+    pub fn plugins(&self) -> &Plugins {
+        &self.plugins
     }
 
     pub fn tasks(&self) -> &TaskTracker {

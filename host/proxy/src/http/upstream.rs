@@ -43,11 +43,13 @@ impl Upstream {
         &self.connector
     }
 
-    /// Sends `req` to `addr`, in the request's own HTTP version.
+    /// Sends `req` to `addr`, in the request's own HTTP version; `timeout`
+    /// (from a plugin) replaces the configured response timeout.
     pub async fn send(
         &self,
         addr: SocketAddr,
         req: Request<BoxBody>,
+        timeout: Option<Duration>,
     ) -> Result<Response<Incoming>, ProxyError> {
         let send = async {
             if req.version() == Version::HTTP_2 {
@@ -56,7 +58,7 @@ impl Upstream {
                 self.send_http1(addr, req).await
             }
         };
-        match self.response_timeout {
+        match timeout.or(self.response_timeout) {
             None => send.await,
             Some(timeout) => tokio::time::timeout(timeout, send)
                 .await

@@ -1,0 +1,419 @@
+//! An ordered chain of plugins and the hook calls on it.
+//!
+//! Each plugin instance lives in its own store (a trap poisons its whole
+//! store, and one failing plugin must not take the others down). A hook call
+//! on a ready instance costs about a microsecond, instantiation ten, so
+//! ready instances of the whole chain wait in a pool. Hook calls are
+//! synchronous and short: instances are checked out for one hook, never
+//! across an await. An instance that trapped, timed out or hit its memory
+//! limit is replaced, and the plugin's failure policy decides the request's
+//! fate.
+
+use std::sync::{Arc, Mutex};
+
+use wasmtime::{Engine, Store, Trap};
+
+use crate::bindings::{
+    Completion, Connection, ConnectionAction, Direction, Hooks, LocalResponse, Plugin, PluginPre,
+    RequestAction, ResponseAction,
+};
+use crate::handles::{RequestView, borrow};
+use crate::host::{PluginContext, State};
+use crate::metrics::PluginMetrics;
+use crate::spec::{FailurePolicy, PluginSpec, SpecDirection};
+
+/// A plugin ready to instantiate.
+pub(crate) struct LoadedPlugin {
+    pub spec: PluginSpec,
+    pub pre: PluginPre<State>,
+    pub deadline_ticks: u64,
+    pub hooks: Hooks,
+}
+
+impl LoadedPlugin {
+    fn sees(&self, direction: Direction, hook: Hooks) -> bool {
+        let direction = match direction {
+            Direction::Inbound => SpecDirection::Inbound,
+            Direction::Outbound => SpecDirection::Outbound,
+        };
+        self.hooks.contains(hook)
+            && (self.spec.directions.is_empty() || self.spec.directions.contains(&direction))
+    }
+}
+
+/// A plugin failed (trap, deadline, memory); says which and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plugin `{plugin}` failed: {reason}")]
+pub struct PluginFailure {
+    pub plugin: String,
+    pub reason: String,
+}
+
+#[derive(Debug)]
+pub enum RequestOutcome {
+    Continue,
+    /// A plugin answered; nothing goes upstream.
+    Respond {
+        plugin: String,
+        response: LocalResponse,
+    },
+    /// A fail-closed plugin failed: answer with a 5xx naming it.
+    Fail(PluginFailure),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResponseOutcome {
+    Continue,
+    Retry,
+    Fail(PluginFailure),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConnectionOutcome {
+    Allow,
+    Deny { plugin: String },
+    Fail(PluginFailure),
+}
+
+/// One instance of every plugin in the chain; `None` where an instance
+/// failed and must be made anew before its next call.
+struct ChainInstance {
+    slots: Vec<Option<Slot>>,
+}
+
+struct Slot {
+    store: Store<State>,
+    plugin: Plugin,
+}
+
+pub struct PluginChain {
+    engine: Engine,
+    plugins: Vec<LoadedPlugin>,
+    contexts: Arc<[PluginContext]>,
+    metrics: Arc<PluginMetrics>,
+    pool: Mutex<Vec<ChainInstance>>,
+    hooks: Hooks,
+}
+
+impl PluginChain {
+    /// Builds the chain and one instance of it, which runs every plugin's
+    /// `init`: a plugin that rejects its configuration fails the load.
+    pub(crate) fn new(
+        engine: Engine,
+        mut plugins: Vec<LoadedPlugin>,
+        metrics: Arc<PluginMetrics>,
+    ) -> Result<Self, PluginFailure> {
+        let contexts: Arc<[PluginContext]> = plugins
+            .iter()
+            .map(|p| PluginContext {
+                name: p.spec.name.clone(),
+                shared: Default::default(),
+                memory_limit: p.spec.memory_limit_bytes,
+            })
+            .collect();
+        let mut slots = Vec::with_capacity(plugins.len());
+        for index in 0..plugins.len() {
+            let (slot, hooks) = instantiate(&engine, &plugins, index, &contexts, &metrics)?;
+            plugins[index].hooks = hooks;
+            slots.push(Some(slot));
+        }
+        let instance = ChainInstance { slots };
+        let all = plugins.iter().fold(Hooks::empty(), |all, p| all | p.hooks);
+        Ok(Self {
+            engine,
+            plugins,
+            contexts,
+            metrics,
+            pool: Mutex::new(vec![instance]),
+            hooks: all,
+        })
+    }
+
+    /// An empty chain: every hook continues without entering wasm.
+    pub fn empty(engine: Engine, metrics: Arc<PluginMetrics>) -> Self {
+        Self {
+            engine,
+            plugins: Vec::new(),
+            contexts: Arc::from([]),
+            metrics,
+            pool: Mutex::default(),
+            hooks: Hooks::empty(),
+        }
+    }
+
+    /// Whether any plugin implements `hook`; callers skip work (such as
+    /// keeping a copy of the request) that no plugin needs.
+    pub fn wants(&self, hook: Hooks) -> bool {
+        self.hooks.contains(hook)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.plugins.iter().map(|p| p.spec.name.as_str())
+    }
+
+    pub fn on_connection(&self, conn: Connection) -> ConnectionOutcome {
+        if !self.wants(Hooks::CONNECTION) {
+            return ConnectionOutcome::Allow;
+        }
+        let direction = conn.direction;
+        self.each(
+            direction,
+            Hooks::CONNECTION,
+            ConnectionOutcome::Allow,
+            |plugin, store| match plugin
+                .weft_plugin_filter()
+                .call_on_connection(&mut *store, &conn)?
+            {
+                ConnectionAction::Allow => Ok(None),
+                ConnectionAction::Deny => Ok(Some(ConnectionOutcome::Deny {
+                    plugin: store.data().plugin_name().to_string(),
+                })),
+            },
+            ConnectionOutcome::Fail,
+        )
+    }
+
+    /// Runs the request hooks in order; the view comes back with their edits.
+    pub fn on_request(&self, view: RequestView) -> (RequestView, RequestOutcome) {
+        if !self.wants(Hooks::REQUEST) {
+            return (view, RequestOutcome::Continue);
+        }
+        let direction = view.direction;
+        let mut slot = Some(view);
+        let outcome = self.each(
+            direction,
+            Hooks::REQUEST,
+            RequestOutcome::Continue,
+            |plugin, store| {
+                store.data_mut().request = slot.take();
+                let action = plugin
+                    .weft_plugin_filter()
+                    .call_on_request(&mut *store, borrow());
+                slot = store.data_mut().request.take();
+                match action? {
+                    RequestAction::Continue => Ok(None),
+                    RequestAction::Respond(response) => Ok(Some(RequestOutcome::Respond {
+                        plugin: store.data().plugin_name().to_string(),
+                        response,
+                    })),
+                }
+            },
+            RequestOutcome::Fail,
+        );
+        (
+            slot.expect("the request view returns from every call"),
+            outcome,
+        )
+    }
+
+    /// Runs the response hooks; `rsp` comes back with their edits.
+    pub fn on_response(
+        &self,
+        req: RequestView,
+        rsp: http::response::Parts,
+    ) -> (http::response::Parts, ResponseOutcome) {
+        if !self.wants(Hooks::RESPONSE) {
+            return (rsp, ResponseOutcome::Continue);
+        }
+        let direction = req.direction;
+        let mut slots = Some((req, rsp));
+        let outcome = self.each(
+            direction,
+            Hooks::RESPONSE,
+            ResponseOutcome::Continue,
+            |plugin, store| {
+                let (req, rsp) = slots.take().expect("slots return from every call");
+                store.data_mut().request = Some(req);
+                store.data_mut().response = Some(rsp);
+                let action =
+                    plugin
+                        .weft_plugin_filter()
+                        .call_on_response(&mut *store, borrow(), borrow());
+                let data = store.data_mut();
+                slots = data.request.take().zip(data.response.take());
+                match action? {
+                    ResponseAction::Continue => Ok(None),
+                    ResponseAction::Retry => Ok(Some(ResponseOutcome::Retry)),
+                }
+            },
+            ResponseOutcome::Fail,
+        );
+        let (_, rsp) = slots.expect("slots return from every call");
+        (rsp, outcome)
+    }
+
+    /// Telemetry: failures here are logged and otherwise ignored.
+    pub fn on_complete(&self, req: RequestView, info: Completion) {
+        if !self.wants(Hooks::COMPLETION) {
+            return;
+        }
+        let direction = req.direction;
+        let mut slot = Some(req);
+        self.each(
+            direction,
+            Hooks::COMPLETION,
+            (),
+            |plugin, store| {
+                store.data_mut().request = slot.take();
+                let done =
+                    plugin
+                        .weft_plugin_filter()
+                        .call_on_complete(&mut *store, borrow(), &info);
+                slot = store.data_mut().request.take();
+                done.map(|()| None)
+            },
+            |_| (),
+        );
+    }
+
+    /// Calls `call` for each plugin that implements `hook` for `direction`,
+    /// in order, until one returns an outcome. Failures follow the failing
+    /// plugin's policy: fail-open skips it, fail-closed ends the chain.
+    fn each<O>(
+        &self,
+        direction: Direction,
+        hook: Hooks,
+        done: O,
+        mut call: impl FnMut(&Plugin, &mut Store<State>) -> wasmtime::Result<Option<O>>,
+        fail: impl Fn(PluginFailure) -> O,
+    ) -> O {
+        let mut instance = self.checkout();
+        let mut outcome = None;
+        for (i, plugin) in self.plugins.iter().enumerate() {
+            if !plugin.sees(direction, hook) {
+                continue;
+            }
+            let result = match self.slot(&mut instance, i) {
+                Err(failure) => Err(failure),
+                Ok(slot) => {
+                    slot.store.data_mut().begin_call();
+                    slot.store.set_epoch_deadline(plugin.deadline_ticks);
+                    call(&slot.plugin, &mut slot.store)
+                        .map_err(|e| describe(plugin, &slot.store, &e))
+                }
+            };
+            match result {
+                Ok(None) => {}
+                Ok(Some(result)) => {
+                    outcome = Some(result);
+                    break;
+                }
+                Err(failure) => {
+                    // The instance cannot be entered again: replace it later.
+                    instance.slots[i] = None;
+                    if let Some(result) = self.on_failure(failure, &fail) {
+                        outcome = Some(result);
+                        break;
+                    }
+                }
+            }
+        }
+        self.checkin(instance);
+        outcome.unwrap_or(done)
+    }
+
+    /// Plugin `i`'s instance, made anew if the last one failed.
+    fn slot<'a>(
+        &self,
+        instance: &'a mut ChainInstance,
+        i: usize,
+    ) -> Result<&'a mut Slot, PluginFailure> {
+        if instance.slots[i].is_none() {
+            let (slot, _) = instantiate(
+                &self.engine,
+                &self.plugins,
+                i,
+                &self.contexts,
+                &self.metrics,
+            )?;
+            instance.slots[i] = Some(slot);
+        }
+        Ok(instance.slots[i].as_mut().expect("filled above"))
+    }
+
+    fn on_failure<O>(
+        &self,
+        failure: PluginFailure,
+        fail: &impl Fn(PluginFailure) -> O,
+    ) -> Option<O> {
+        let policy = self
+            .plugins
+            .iter()
+            .find(|p| p.spec.name == failure.plugin)
+            .map_or(FailurePolicy::FailClosed, |p| p.spec.failure_policy);
+        tracing::warn!(plugin = %failure.plugin, reason = %failure.reason, ?policy, "plugin failed");
+        (policy == FailurePolicy::FailClosed).then(|| fail(failure))
+    }
+
+    fn checkout(&self) -> ChainInstance {
+        let pooled = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        pooled.unwrap_or_else(|| ChainInstance {
+            slots: self.plugins.iter().map(|_| None).collect(),
+        })
+    }
+
+    fn checkin(&self, mut instance: ChainInstance) {
+        for slot in instance.slots.iter_mut().flatten() {
+            let data = slot.store.data_mut();
+            data.request = None;
+            data.response = None;
+        }
+        self.pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(instance);
+    }
+}
+
+/// A new, initialised instance of plugin `index`, and the hooks it declared.
+fn instantiate(
+    engine: &Engine,
+    plugins: &[LoadedPlugin],
+    index: usize,
+    contexts: &Arc<[PluginContext]>,
+    metrics: &Arc<PluginMetrics>,
+) -> Result<(Slot, Hooks), PluginFailure> {
+    let plugin = &plugins[index];
+    let state = State::new(contexts.clone(), index, metrics.clone());
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| state as &mut dyn wasmtime::ResourceLimiter);
+    // Before instantiating: instantiation runs guest code too.
+    store.set_epoch_deadline(plugin.deadline_ticks);
+    let instance = plugin
+        .pre
+        .instantiate(&mut store)
+        .map_err(|e| describe(plugin, &store, &e))?;
+    store.set_epoch_deadline(plugin.deadline_ticks);
+    let init = instance
+        .weft_plugin_filter()
+        .call_init(&mut store, &plugin.spec.config_text())
+        .map_err(|e| describe(plugin, &store, &e))?;
+    let hooks = init.map_err(|message| PluginFailure {
+        plugin: plugin.spec.name.clone(),
+        reason: format!("rejected its configuration: {message}"),
+    })?;
+    Ok((
+        Slot {
+            store,
+            plugin: instance,
+        },
+        hooks,
+    ))
+}
+
+fn describe(plugin: &LoadedPlugin, store: &Store<State>, error: &wasmtime::Error) -> PluginFailure {
+    let reason = if store.data().memory_denied() {
+        format!(
+            "exceeded its memory limit of {} bytes",
+            plugin.spec.memory_limit_bytes
+        )
+    } else if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        format!("did not finish within {} ms", plugin.spec.timeout_ms)
+    } else {
+        format!("trapped: {error:#}")
+    };
+    PluginFailure {
+        plugin: plugin.spec.name.clone(),
+        reason,
+    }
+}

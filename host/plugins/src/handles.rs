@@ -1,0 +1,227 @@
+//! The `request` and `response` handles plugins call. During a hook call the
+//! proxy moves the request (or response) head into the plugin's store, so a
+//! handle's methods read and edit it in place with no table lookups: the
+//! store holds at most one of each, and the handle is that slot.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::header::{HeaderName, HeaderValue};
+use wasmtime::component::Resource;
+
+use crate::bindings::weft::plugin::types::{Direction, HostRequest, HostResponse, Method};
+use crate::host::State;
+
+/// The type behind a `request` handle (the head lives in the store).
+pub struct RequestSlot;
+/// The type behind a `response` handle.
+pub struct ResponseSlot;
+
+/// A request head and what the proxy knows about it, as plugins see it.
+#[derive(Debug)]
+pub struct RequestView {
+    pub parts: http::request::Parts,
+    pub direction: Direction,
+    pub client_addr: SocketAddr,
+    pub peer_identity: Option<String>,
+    pub tls: bool,
+    /// Set by routing or by a plugin's `set-backend`.
+    pub backend: Option<String>,
+    /// Set by a plugin's `set-timeout-ms`.
+    pub timeout: Option<Duration>,
+}
+
+impl RequestView {
+    /// A copy for hooks that run after the request went upstream.
+    pub fn snapshot(&self) -> Self {
+        let mut parts = http::Request::new(()).into_parts().0;
+        parts.method = self.parts.method.clone();
+        parts.uri = self.parts.uri.clone();
+        parts.version = self.parts.version;
+        parts.headers = self.parts.headers.clone();
+        Self {
+            parts,
+            direction: self.direction,
+            client_addr: self.client_addr,
+            peer_identity: self.peer_identity.clone(),
+            tls: self.tls,
+            backend: self.backend.clone(),
+            timeout: self.timeout,
+        }
+    }
+
+    fn authority(&self) -> Option<String> {
+        match self.parts.uri.authority() {
+            Some(authority) => Some(authority.to_string()),
+            None => header(&self.parts.headers, http::header::HOST.as_str()),
+        }
+    }
+}
+
+/// The borrow handle passed to hooks; its rep is unused (one slot).
+pub fn borrow<T: 'static>() -> Resource<T> {
+    Resource::new_borrow(0)
+}
+
+fn header(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+fn set_header(headers: &mut http::HeaderMap, name: &str, value: &str) {
+    match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+        (Ok(name), Ok(value)) => {
+            headers.insert(name, value);
+        }
+        // A plugin bug, not the client's: ignore the edit and say so.
+        _ => tracing::warn!(name, "plugin set an invalid header; ignored"),
+    }
+}
+
+fn method(method: &http::Method) -> Method {
+    match *method {
+        http::Method::GET => Method::Get,
+        http::Method::HEAD => Method::Head,
+        http::Method::POST => Method::Post,
+        http::Method::PUT => Method::Put,
+        http::Method::DELETE => Method::Delete,
+        http::Method::CONNECT => Method::Connect,
+        http::Method::OPTIONS => Method::Options,
+        http::Method::TRACE => Method::Trace,
+        http::Method::PATCH => Method::Patch,
+        _ => Method::Other,
+    }
+}
+
+// === impl HostRequest ===
+
+impl State {
+    fn req(&self) -> Option<&RequestView> {
+        self.request.as_ref()
+    }
+}
+
+impl HostRequest for State {
+    fn direction(&mut self, _: Resource<RequestSlot>) -> Direction {
+        self.req().map_or(Direction::Inbound, |r| r.direction)
+    }
+
+    fn method(&mut self, _: Resource<RequestSlot>) -> Method {
+        self.req()
+            .map_or(Method::Other, |r| method(&r.parts.method))
+    }
+
+    fn method_name(&mut self, _: Resource<RequestSlot>) -> String {
+        self.req()
+            .map(|r| r.parts.method.to_string())
+            .unwrap_or_default()
+    }
+
+    fn path(&mut self, _: Resource<RequestSlot>) -> String {
+        self.req()
+            .and_then(|r| r.parts.uri.path_and_query())
+            .map_or_else(|| "/".to_string(), |p| p.to_string())
+    }
+
+    fn authority(&mut self, _: Resource<RequestSlot>) -> Option<String> {
+        self.req().and_then(RequestView::authority)
+    }
+
+    fn header(&mut self, _: Resource<RequestSlot>, name: String) -> Option<String> {
+        self.req().and_then(|r| header(&r.parts.headers, &name))
+    }
+
+    fn headers(&mut self, _: Resource<RequestSlot>) -> Vec<(String, String)> {
+        self.req().map_or_else(Vec::new, |r| {
+            r.parts
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    fn client_addr(&mut self, _: Resource<RequestSlot>) -> String {
+        self.req()
+            .map(|r| r.client_addr.to_string())
+            .unwrap_or_default()
+    }
+
+    fn peer_identity(&mut self, _: Resource<RequestSlot>) -> Option<String> {
+        self.req().and_then(|r| r.peer_identity.clone())
+    }
+
+    fn tls(&mut self, _: Resource<RequestSlot>) -> bool {
+        self.req().is_some_and(|r| r.tls)
+    }
+
+    fn backend(&mut self, _: Resource<RequestSlot>) -> Option<String> {
+        self.req().and_then(|r| r.backend.clone())
+    }
+
+    fn set_header(&mut self, _: Resource<RequestSlot>, name: String, value: String) {
+        if let Some(r) = self.request.as_mut() {
+            set_header(&mut r.parts.headers, &name, &value);
+        }
+    }
+
+    fn remove_header(&mut self, _: Resource<RequestSlot>, name: String) {
+        if let Some(r) = self.request.as_mut() {
+            r.parts.headers.remove(name.as_str());
+        }
+    }
+
+    fn set_timeout_ms(&mut self, _: Resource<RequestSlot>, ms: u32) {
+        if let Some(r) = self.request.as_mut() {
+            r.timeout = Some(Duration::from_millis(ms.into()));
+        }
+    }
+
+    fn set_backend(&mut self, _: Resource<RequestSlot>, backend: String) {
+        if let Some(r) = self.request.as_mut() {
+            r.backend = Some(backend);
+        }
+    }
+
+    fn drop(&mut self, _: Resource<RequestSlot>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+// === impl HostResponse ===
+
+impl HostResponse for State {
+    fn status(&mut self, _: Resource<ResponseSlot>) -> u16 {
+        self.response.as_ref().map_or(0, |r| r.status.as_u16())
+    }
+
+    fn header(&mut self, _: Resource<ResponseSlot>, name: String) -> Option<String> {
+        self.response
+            .as_ref()
+            .and_then(|r| header(&r.headers, &name))
+    }
+
+    fn set_header(&mut self, _: Resource<ResponseSlot>, name: String, value: String) {
+        if let Some(r) = self.response.as_mut() {
+            set_header(&mut r.headers, &name, &value);
+        }
+    }
+
+    fn remove_header(&mut self, _: Resource<ResponseSlot>, name: String) {
+        if let Some(r) = self.response.as_mut() {
+            r.headers.remove(name.as_str());
+        }
+    }
+
+    fn drop(&mut self, _: Resource<ResponseSlot>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+impl crate::bindings::weft::plugin::types::Host for State {}

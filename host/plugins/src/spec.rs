@@ -1,0 +1,118 @@
+//! What runs: a chain of plugins, each with its module, configuration and
+//! failure policy, as written in the proxy's plugin configuration file.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The plugin configuration file: an ordered chain.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSpec {
+    #[serde(default)]
+    pub plugins: Vec<PluginSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PluginSpec {
+    /// Names the plugin in logs, errors and `x-weft-proxy-error`.
+    pub name: String,
+    /// The component file (`.wasm`). Relative paths are relative to the
+    /// configuration file.
+    pub module: PathBuf,
+    /// When set, the module must hash to this (hex sha256) or it is refused.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Handed to the plugin's `init` as text (JSON).
+    #[serde(default)]
+    pub config: serde_json::Value,
+    #[serde(default)]
+    pub failure_policy: FailurePolicy,
+    /// The most time one hook call may take.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The most linear memory the plugin may grow to.
+    #[serde(default = "default_memory_limit")]
+    pub memory_limit_bytes: usize,
+    /// Which traffic the plugin sees; both directions when empty.
+    #[serde(default)]
+    pub directions: Vec<SpecDirection>,
+}
+
+/// What happens to a request when the plugin traps, times out or exceeds
+/// its memory: skip the plugin, or fail the request with a 5xx naming it.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailurePolicy {
+    FailOpen,
+    #[default]
+    FailClosed,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SpecDirection {
+    Inbound,
+    Outbound,
+}
+
+fn default_timeout_ms() -> u64 {
+    50
+}
+
+fn default_memory_limit() -> usize {
+    16 * 1024 * 1024
+}
+
+impl PluginSpec {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The configuration as `init` receives it: strings as they are, other
+    /// values as JSON.
+    pub fn config_text(&self) -> String {
+        match &self.config {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_reads_from_json_with_defaults() {
+        let spec: ChainSpec = serde_json::from_str(
+            r#"{"plugins": [
+                {"name": "metrics", "module": "metrics.wasm", "failurePolicy": "fail-open"},
+                {"name": "hdr", "module": "/m/h.wasm", "config": {"name": "x"}, "timeoutMs": 5,
+                 "directions": ["inbound"]}
+            ]}"#,
+        )
+        .unwrap();
+        let [metrics, hdr] = &spec.plugins[..] else {
+            panic!("two plugins")
+        };
+        assert_eq!(metrics.failure_policy, FailurePolicy::FailOpen);
+        assert_eq!(metrics.timeout(), Duration::from_millis(50));
+        assert_eq!(metrics.config_text(), "");
+        assert_eq!(hdr.failure_policy, FailurePolicy::FailClosed);
+        assert_eq!(hdr.config_text(), r#"{"name":"x"}"#);
+        assert_eq!(hdr.directions, [SpecDirection::Inbound]);
+    }
+
+    #[test]
+    fn unknown_fields_are_errors() {
+        let err = serde_json::from_str::<ChainSpec>(
+            r#"{"plugins": [{"name": "a", "module": "a.wasm", "failStrategy": "x"}]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("failStrategy"), "{err}");
+    }
+}

@@ -1,0 +1,157 @@
+//! The plugin chain on the HTTP path: request hooks before an endpoint is
+//! picked, response hooks before the response goes back, and a completion
+//! hook when the response body has been sent (or the request failed).
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full};
+use weft_plugins::{Completion, LocalResponse, PluginChain, RequestView};
+
+use crate::{BoxBody, Direction};
+
+/// A request view over `parts`, as plugins see it.
+pub fn view(parts: http::request::Parts, direction: Direction, client: SocketAddr) -> RequestView {
+    RequestView {
+        parts,
+        direction: match direction {
+            Direction::Inbound => weft_plugins::Direction::Inbound,
+            Direction::Outbound => weft_plugins::Direction::Outbound,
+        },
+        client_addr: client,
+        peer_identity: None,
+        tls: false,
+        backend: None,
+        timeout: None,
+    }
+}
+
+/// A copy of a request's head for the hooks that run after it went upstream.
+pub fn copy_head<B>(req: &Request<B>) -> http::request::Parts {
+    head(req.method(), req.uri(), req.version(), req.headers())
+}
+
+pub fn clone_head(parts: &http::request::Parts) -> http::request::Parts {
+    head(&parts.method, &parts.uri, parts.version, &parts.headers)
+}
+
+fn head(
+    method: &http::Method,
+    uri: &http::Uri,
+    version: http::Version,
+    headers: &http::HeaderMap,
+) -> http::request::Parts {
+    let mut parts = Request::new(()).into_parts().0;
+    parts.method = method.clone();
+    parts.uri = uri.clone();
+    parts.version = version;
+    parts.headers = headers.clone();
+    parts
+}
+
+/// The body of a replayed bodyless request.
+pub fn empty_body() -> BoxBody {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// The response a plugin made.
+pub fn local_response(local: LocalResponse) -> Response<BoxBody> {
+    let body = Full::new(Bytes::from(local.body))
+        .map_err(|never| match never {})
+        .boxed();
+    let mut rsp = Response::new(body);
+    *rsp.status_mut() =
+        StatusCode::from_u16(local.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in local.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            rsp.headers_mut().append(name, value);
+        }
+    }
+    rsp
+}
+
+/// What the completion hook will be told, filled in as the request goes.
+pub struct Completing {
+    pub chain: Arc<PluginChain>,
+    pub request: RequestView,
+    pub started: Instant,
+    pub response_latency_us: u64,
+    pub attempts: u32,
+}
+
+impl Completing {
+    /// Runs the hook when `body` has been sent to the client (or dropped).
+    pub fn attach(self, rsp: Response<BoxBody>, error: Option<&'static str>) -> Response<BoxBody> {
+        let status = (error.is_none()).then(|| rsp.status().as_u16());
+        rsp.map(|inner| {
+            CompletionBody {
+                inner,
+                pending: Some((self, status, error)),
+            }
+            .boxed()
+        })
+    }
+
+    fn complete(self, status: Option<u16>, error: Option<&'static str>) {
+        let total_us = self.started.elapsed().as_micros() as u64;
+        let info = Completion {
+            status,
+            error: error.map(str::to_string),
+            response_latency_us: self.response_latency_us.min(total_us),
+            total_us,
+            attempts: self.attempts,
+        };
+        self.chain.on_complete(self.request, info);
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct CompletionBody {
+        #[pin]
+        inner: BoxBody,
+        pending: Option<(Completing, Option<u16>, Option<&'static str>)>,
+    }
+
+    impl PinnedDrop for CompletionBody {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some((completing, status, error)) = this.project().pending.take() {
+                completing.complete(status, error);
+            }
+        }
+    }
+}
+
+impl Body for CompletionBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        if let Poll::Ready(None) = polled
+            && let Some((completing, status, error)) = this.pending.take()
+        {
+            completing.complete(status, error);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

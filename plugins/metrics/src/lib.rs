@@ -1,0 +1,131 @@
+//! Linkerd's golden HTTP metrics, with Linkerd's names and labels, so
+//! existing dashboards and queries work unchanged:
+//!
+//! - `request_total{direction, authority, tls}`
+//! - `response_total{direction, authority, tls, status_code, classification}`
+//! - `response_latency_ms{direction, authority, tls, status_code, classification}`
+//!
+//! Everything is counted in `on_complete`, once per request. A request that
+//! got no response counts in `response_total` as a `failure` with an empty
+//! `status_code`, so success rates see it; it has no latency to observe.
+
+mod classification;
+mod series_cache;
+
+use weft_plugin_sdk::metrics::{
+    self, CounterFamily, CounterSeries, HistogramFamily, HistogramSeries,
+};
+use weft_plugin_sdk::{Completion, Hooks, Plugin, Request, export_plugin};
+
+use classification::{classification, status_code_label, tls_label};
+use series_cache::{Labels, SeriesCache};
+
+/// Linkerd's response latency buckets, in milliseconds.
+const LATENCY_BUCKETS_MS: [f64; 25] = [
+    1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 100.0, 200.0, 300.0, 400.0, 500.0,
+    1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 10000.0, 20000.0, 30000.0, 40000.0, 50000.0,
+];
+
+const REQUEST_LABELS: [&str; 3] = ["direction", "authority", "tls"];
+const RESPONSE_LABELS: [&str; 5] = [
+    "direction",
+    "authority",
+    "tls",
+    "status_code",
+    "classification",
+];
+
+struct GoldenMetrics {
+    requests: CounterFamily,
+    responses: CounterFamily,
+    latency: HistogramFamily,
+    cache: SeriesCache<Series>,
+}
+
+/// The handles one completed request records into.
+#[derive(Clone, Copy)]
+struct Series {
+    request: CounterSeries,
+    response: CounterSeries,
+    /// None when no response came: there is no latency to observe.
+    latency: Option<HistogramSeries>,
+}
+
+impl Plugin for GoldenMetrics {
+    fn init(_config: &str) -> Result<Self, String> {
+        // Counter names without `_total`: the proxy's renderer appends it.
+        Ok(GoldenMetrics {
+            requests: metrics::register_counter(
+                "request",
+                "Total count of HTTP requests.",
+                &REQUEST_LABELS,
+            )?,
+            responses: metrics::register_counter(
+                "response",
+                "Total count of HTTP responses.",
+                &RESPONSE_LABELS,
+            )?,
+            latency: metrics::register_histogram(
+                "response_latency_ms",
+                "Elapsed times between a request's headers being received \
+                 and its response's headers being sent.",
+                &RESPONSE_LABELS,
+                &LATENCY_BUCKETS_MS,
+            )?,
+            cache: SeriesCache::new(),
+        })
+    }
+
+    fn hooks() -> Hooks {
+        Hooks::COMPLETION
+    }
+
+    fn on_complete(&self, req: &Request, completion: &Completion) {
+        let labels = Labels {
+            direction: req.direction().as_str(),
+            authority: req.authority().unwrap_or_default(),
+            tls: req.tls(),
+            status: completion.status,
+        };
+        match self
+            .cache
+            .get_or_create(labels, |labels| self.series(labels))
+        {
+            Ok(series) => {
+                series.request.add(1);
+                series.response.add(1);
+                if let Some(latency) = series.latency {
+                    latency.observe(completion.response_latency_us as f64 / 1000.0);
+                }
+            }
+            Err(err) => weft_plugin_sdk::warn!("metric series refused: {err}"),
+        }
+    }
+}
+
+impl GoldenMetrics {
+    /// Looks the series for `labels` up in the proxy.
+    fn series(&self, labels: &Labels) -> Result<Series, String> {
+        let tls = tls_label(labels.tls);
+        let status_code = status_code_label(labels.status);
+        let response_labels = [
+            labels.direction,
+            &labels.authority,
+            tls,
+            &status_code,
+            classification(labels.status),
+        ];
+        Ok(Series {
+            request: self
+                .requests
+                .series(&[labels.direction, &labels.authority, tls])?,
+            response: self.responses.series(&response_labels)?,
+            latency: match labels.status {
+                Some(_) => Some(self.latency.series(&response_labels)?),
+                None => None,
+            },
+        })
+    }
+}
+
+export_plugin!(GoldenMetrics);

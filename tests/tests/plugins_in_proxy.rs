@@ -1,0 +1,220 @@
+//! Plugins in the running proxy, configured from a plain file: edits and
+//! local answers on the request path, golden metrics on `/metrics`, a
+//! failing plugin answered by its policy, and live reloads.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use weft_tests::http1::{self, Connection};
+use weft_tests::{Demo, PATIENCE, Proxy, plugins};
+
+struct ConfigFile {
+    dir: PathBuf,
+}
+
+impl ConfigFile {
+    fn new(plugins: serde_json::Value) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "weft-plugins-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = Self { dir };
+        file.write(plugins);
+        file
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("plugins.json")
+    }
+
+    /// Replaces the file in one rename, as a config-map update does.
+    fn write(&self, plugins: serde_json::Value) {
+        let tmp = self.dir.join("plugins.json.tmp");
+        std::fs::write(&tmp, serde_json::json!({ "plugins": plugins }).to_string()).unwrap();
+        std::fs::rename(tmp, self.path()).unwrap();
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        .into()
+}
+
+fn stamp(value: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": "stamp",
+        "module": plugins::component("add_header"),
+        "config": {"name": "x-weft-example", "value": value},
+    })
+}
+
+fn plugin(name: &str, component: &str) -> serde_json::Value {
+    serde_json::json!({"name": name, "module": plugins::component(component)})
+}
+
+fn with_config(path: &Path) -> Proxy {
+    Proxy::new().env("WEFT_PROXY_PLUGINS_CONFIG", path.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn plugins_edit_traffic_and_count_golden_metrics() {
+    let app = Demo::http("app").spawn().await;
+    let config = ConfigFile::new(serde_json::json!([
+        stamp("hello"),
+        plugin("metrics", "metrics")
+    ]));
+    let proxy = with_config(&config.path())
+        .inbound_app(app.addr)
+        .spawn()
+        .await;
+
+    let mut conn = Connection::open(proxy.inbound).await;
+    let seen = conn.get("app.example", "/headers").await;
+    assert_eq!(
+        seen.header("x-weft-example"),
+        Some("hello"),
+        "the response hook ran"
+    );
+    assert!(
+        seen.text().contains("x-weft-example: hello"),
+        "the app saw the request hook's header: {}",
+        seen.text()
+    );
+    for path in ["/", "/status/503", "/status/404"] {
+        conn.get("app.example", path).await;
+    }
+
+    let metrics = proxy.metrics().await;
+    let inbound = [
+        ("direction", "inbound"),
+        ("authority", "app.example"),
+        ("tls", "false"),
+    ];
+    assert_eq!(
+        metrics.sum("request_total", &inbound),
+        4.0,
+        "{}",
+        metrics.text
+    );
+    let failed = [
+        ("direction", "inbound"),
+        ("tls", "false"),
+        ("classification", "failure"),
+    ];
+    assert_eq!(
+        metrics.sum("response_total", &failed),
+        1.0,
+        "only the 503 failed: {}",
+        metrics.text
+    );
+    assert_eq!(metrics.sum("response_latency_ms_count", &inbound), 4.0);
+}
+
+#[tokio::test]
+async fn plugins_answer_and_fail_closed_with_a_named_5xx() {
+    let app = Demo::http("app").spawn().await;
+    let deny = ConfigFile::new(serde_json::json!([plugin("deny", "deny_all")]));
+    let proxy = with_config(&deny.path())
+        .inbound_app(app.addr)
+        .spawn()
+        .await;
+    let rsp = http1::get(proxy.inbound, "app", "/").await;
+    assert_eq!(
+        (rsp.status.as_u16(), rsp.text().as_str()),
+        (403, "denied by deny-all\n")
+    );
+
+    let trap = ConfigFile::new(serde_json::json!([plugin("trapper", "trap")]));
+    let proxy = with_config(&trap.path())
+        .inbound_app(app.addr)
+        .spawn()
+        .await;
+    for _ in 0..3 {
+        let rsp = http1::get(proxy.inbound, "app", "/").await;
+        assert_eq!(rsp.status, 500);
+        assert_eq!(rsp.header("x-weft-proxy-error"), Some("plugin failed"));
+        assert!(
+            rsp.text().contains("plugin `trapper` failed: trapped"),
+            "{}",
+            rsp.text()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_changed_file_swaps_the_chain_and_a_bad_one_is_refused() {
+    let app = Demo::http("app").spawn().await;
+    let config = ConfigFile::new(serde_json::json!([stamp("one")]));
+    let proxy = with_config(&config.path())
+        .inbound_app(app.addr)
+        .spawn()
+        .await;
+    assert_eq!(
+        http1::get(proxy.inbound, "app", "/")
+            .await
+            .header("x-weft-example"),
+        Some("one")
+    );
+
+    config.write(serde_json::json!([stamp("two")]));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let rsp = http1::get(proxy.inbound, "app", "/").await;
+        assert_eq!(rsp.status, 200, "no request fails during a swap");
+        if rsp.header("x-weft-example") == Some("two") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new chain never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    config.write(serde_json::json!([plugin("other", "wrong_world")]));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !proxy.logs().contains("plugin configuration rejected") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bad chain was not reported"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        proxy
+            .logs()
+            .contains("does not match the weft:plugin world"),
+        "{}",
+        proxy.logs()
+    );
+    let rsp = http1::get(proxy.inbound, "app", "/").await;
+    assert_eq!(
+        rsp.header("x-weft-example"),
+        Some("two"),
+        "the old chain keeps serving"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_plugin_configuration_stops_startup_with_64() {
+    let config = ConfigFile::new(serde_json::json!([plugin("other", "wrong_world")]));
+    let output = with_config(&config.path()).command().output();
+    let output = tokio::time::timeout(PATIENCE, output)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("plugin `other`"), "{stderr}");
+}
