@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use weft_tests::http1::{self, Connection};
 use weft_tests::{Demo, PATIENCE, Proxy, plugins};
 
@@ -134,6 +136,29 @@ async fn plugins_answer_and_fail_closed_with_a_named_5xx() {
         (rsp.status.as_u16(), rsp.text().as_str()),
         (403, "denied by deny-all\n")
     );
+
+    let gate = serde_json::json!([{
+        "name": "gate",
+        "module": plugins::component("deny_all"),
+        "config": {"connections": true},
+    }]);
+    let gate = ConfigFile::new(gate);
+    let proxy = with_config(&gate.path())
+        .inbound_app(app.addr)
+        .spawn()
+        .await;
+    // Denied before a byte is read: even opaque bytes get a closed connection.
+    let mut stream = tokio::net::TcpStream::connect(proxy.inbound).await.unwrap();
+    let _ = stream.write_all(b"\x00not http").await;
+    let mut reply = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut reply)).await;
+    assert!(read.is_ok(), "the connection is closed");
+    assert!(reply.is_empty(), "nothing is answered: {reply:?}");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !proxy.logs().contains("connection denied by plugin") {
+        assert!(tokio::time::Instant::now() < deadline, "{}", proxy.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let trap = ConfigFile::new(serde_json::json!([plugin("trapper", "trap")]));
     let proxy = with_config(&trap.path())

@@ -25,6 +25,7 @@ use crate::io::{MeteredIo, PrefixedIo};
 use crate::metrics::{Peer, TransportLabels, TransportMetrics};
 use crate::plugins::Plugins;
 use crate::{Direction, orig_dst};
+use weft_plugins::{Connection, ConnectionOutcome, Hooks};
 
 /// State shared by every connection of both listeners.
 pub struct Proxy {
@@ -129,6 +130,11 @@ async fn serve(proxy: Arc<Proxy>, direction: Direction, stream: TcpStream, clien
         target,
     };
 
+    if let Some(plugin) = denied_by_plugins(&proxy, conn, io.local_port()) {
+        tracing::info!(%client, plugin, "connection denied by plugin");
+        return;
+    }
+
     let config = &proxy.config;
     let detected = if target.is_some_and(|t| config.opaque_ports.contains(t.port())) {
         Detected::Opaque(Bytes::new())
@@ -172,6 +178,31 @@ async fn serve(proxy: Arc<Proxy>, direction: Direction, stream: TcpStream, clien
             let _ = io.write_all(&error.to_http1_bytes()).await;
             let _ = io.shutdown().await;
         }
+    }
+}
+
+/// Runs the connection hooks, before any byte is read, so authorization
+/// covers opaque TCP too. Returns the denying plugin's name; a fail-closed
+/// plugin that failed denies as well.
+fn denied_by_plugins(proxy: &Proxy, conn: ConnectionInfo, local_port: u16) -> Option<String> {
+    let chain = proxy.plugins.chain()?;
+    if !chain.wants(Hooks::CONNECTION) {
+        return None;
+    }
+    let hook = Connection {
+        direction: match conn.direction {
+            Direction::Inbound => weft_plugins::Direction::Inbound,
+            Direction::Outbound => weft_plugins::Direction::Outbound,
+        },
+        client_addr: conn.client.to_string(),
+        local_port: conn.target.map_or(local_port, |t| t.port()),
+        peer_identity: None,
+        tls: false,
+    };
+    match chain.on_connection(hook) {
+        ConnectionOutcome::Allow => None,
+        ConnectionOutcome::Deny { plugin } => Some(plugin),
+        ConnectionOutcome::Fail(failure) => Some(failure.plugin),
     }
 }
 

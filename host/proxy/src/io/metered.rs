@@ -25,6 +25,13 @@ impl<T> MeteredIo<T> {
     }
 }
 
+impl MeteredIo<tokio::net::TcpStream> {
+    /// The port the client connected to on this side.
+    pub fn local_port(&self) -> u16 {
+        self.io.local_addr().map_or(0, |a| a.port())
+    }
+}
+
 impl<T: AsyncRead> AsyncRead for MeteredIo<T> {
     fn poll_read(
         self: Pin<&mut Self>,
