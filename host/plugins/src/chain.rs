@@ -301,7 +301,9 @@ impl PluginChain {
                 Err(failure) => {
                     // The instance cannot be entered again: replace it later.
                     instance.slots[i] = None;
-                    if let Some(result) = self.on_failure(failure, &fail) {
+                    if let Some(result) =
+                        Self::on_failure(plugin.spec.failure_policy, failure, &fail)
+                    {
                         outcome = Some(result);
                         break;
                     }
@@ -332,15 +334,10 @@ impl PluginChain {
     }
 
     fn on_failure<O>(
-        &self,
+        policy: FailurePolicy,
         failure: PluginFailure,
         fail: &impl Fn(PluginFailure) -> O,
     ) -> Option<O> {
-        let policy = self
-            .plugins
-            .iter()
-            .find(|p| p.spec.name == failure.plugin)
-            .map_or(FailurePolicy::FailClosed, |p| p.spec.failure_policy);
         tracing::warn!(plugin = %failure.plugin, reason = %failure.reason, ?policy, "plugin failed");
         (policy == FailurePolicy::FailClosed).then(|| fail(failure))
     }

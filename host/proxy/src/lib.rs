@@ -43,6 +43,15 @@ pub enum Direction {
     Outbound,
 }
 
+impl From<Direction> for weft_plugins::Direction {
+    fn from(direction: Direction) -> Self {
+        match direction {
+            Direction::Inbound => weft_plugins::Direction::Inbound,
+            Direction::Outbound => weft_plugins::Direction::Outbound,
+        }
+    }
+}
+
 impl Direction {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -190,10 +190,7 @@ fn denied_by_plugins(proxy: &Proxy, conn: ConnectionInfo, local_port: u16) -> Op
         return None;
     }
     let hook = Connection {
-        direction: match conn.direction {
-            Direction::Inbound => weft_plugins::Direction::Inbound,
-            Direction::Outbound => weft_plugins::Direction::Outbound,
-        },
+        direction: conn.direction.into(),
         client_addr: conn.client.to_string(),
         local_port: conn.target.map_or(local_port, |t| t.port()),
         peer_identity: None,

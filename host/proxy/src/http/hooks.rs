@@ -20,10 +20,7 @@ use crate::{BoxBody, Direction};
 pub fn view(parts: http::request::Parts, direction: Direction, client: SocketAddr) -> RequestView {
     RequestView {
         parts,
-        direction: match direction {
-            Direction::Inbound => weft_plugins::Direction::Inbound,
-            Direction::Outbound => weft_plugins::Direction::Outbound,
-        },
+        direction: direction.into(),
         client_addr: client,
         peer_identity: None,
         tls: false,
