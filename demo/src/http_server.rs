@@ -16,7 +16,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 
 use crate::listener::Listener;
-use crate::respond::{Identity, respond};
+use crate::respond::{Service, respond};
 
 /// In-flight requests get this long to finish after SIGTERM; idle
 /// keep-alive clients must not hold shutdown up longer.
@@ -36,18 +36,19 @@ pub struct HttpArgs {
 pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
     let header = HeaderValue::from_str(&args.name)
         .with_context(|| format!("--name {:?} cannot be sent as a header value", args.name))?;
-    let identity = Arc::new(Identity {
+    let service = Arc::new(Service {
         name: args.name,
         header,
+        flaky: Default::default(),
     });
     let mut listener = Listener::bind(args.listen).await?;
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     while let Some(stream) = listener.accept().await {
-        let identity = identity.clone();
+        let service = service.clone();
         let service = service_fn(move |req| {
-            let identity = identity.clone();
-            async move { Ok::<_, Infallible>(respond(req, &identity).await) }
+            let service = service.clone();
+            async move { Ok::<_, Infallible>(respond(req, &service).await) }
         });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)

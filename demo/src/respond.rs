@@ -1,7 +1,9 @@
 //! Answering each test route. Every answer names the service in
 //! `x-demo-name`, so a test can tell which upstream the proxy picked.
 
+use std::collections::HashMap;
 use std::fmt::Write;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -16,15 +18,17 @@ use crate::route::Route;
 /// Unsync because hyper's `Incoming` (echoed back as is) is not `Sync`.
 pub type DemoBody = UnsyncBoxBody<Bytes, hyper::Error>;
 
-/// The service's name, and the same as a header value, checked once at startup.
-pub struct Identity {
+/// The service: its name, the same as a header value (checked once at
+/// startup), and what `/flaky` remembers.
+pub struct Service {
     pub name: String,
     pub header: HeaderValue,
+    pub flaky: Mutex<HashMap<String, u32>>,
 }
 
-pub async fn respond(req: Request<Incoming>, identity: &Identity) -> Response<DemoBody> {
+pub async fn respond(req: Request<Incoming>, service: &Service) -> Response<DemoBody> {
     let mut rsp = match Route::parse(req.uri().path()) {
-        Route::Hello => text(StatusCode::OK, format!("hello from {}\n", identity.name)),
+        Route::Hello => text(StatusCode::OK, format!("hello from {}\n", service.name)),
         // The body goes back as it arrives: echoing a large upload must not
         // buffer it.
         Route::Echo => Response::new(req.into_body().boxed_unsync()),
@@ -44,11 +48,32 @@ pub async fn respond(req: Request<Incoming>, identity: &Identity) -> Response<De
             rsp.headers_mut().insert(CONTENT_LENGTH, len.into());
             rsp
         }
+        Route::Flaky { failures, key } => {
+            let seen = {
+                let mut flaky = service.flaky.lock().unwrap_or_else(|p| p.into_inner());
+                let seen = flaky.entry(key).or_default();
+                *seen += 1;
+                *seen
+            };
+            let mut rsp = if seen <= failures {
+                // Read the request first, as a server that failed while
+                // handling it would have.
+                let _ = req.into_body().collect().await;
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("failure {seen} of {failures}\n"),
+                )
+            } else {
+                Response::new(req.into_body().boxed_unsync())
+            };
+            rsp.headers_mut().insert("x-demo-attempt", seen.into());
+            rsp
+        }
         Route::BadRequest(reason) => text(StatusCode::BAD_REQUEST, format!("{reason}\n")),
         Route::NotFound => text(StatusCode::NOT_FOUND, "not found\n".to_owned()),
     };
     rsp.headers_mut()
-        .insert("x-demo-name", identity.header.clone());
+        .insert("x-demo-name", service.header.clone());
     rsp
 }
 

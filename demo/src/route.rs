@@ -13,6 +13,12 @@ pub enum Route {
     Status(StatusCode),
     Delay(Duration),
     Bytes(u64),
+    /// Fails the first `failures` requests naming `key` with 503, then
+    /// echoes: an upstream for retry tests.
+    Flaky {
+        failures: u32,
+        key: String,
+    },
     BadRequest(&'static str),
     NotFound,
 }
@@ -39,6 +45,20 @@ impl Route {
                 Self::BadRequest("length must be a number of bytes"),
                 Self::Bytes,
             );
+        }
+        if let Some(rest) = path.strip_prefix("/flaky/") {
+            return match rest.split_once('/') {
+                Some((n, key)) if !key.is_empty() => {
+                    n.parse()
+                        .map_or(Self::BadRequest("failures must be a number"), |failures| {
+                            Self::Flaky {
+                                failures,
+                                key: key.to_string(),
+                            }
+                        })
+                }
+                _ => Self::BadRequest("flaky takes /flaky/FAILURES/KEY"),
+            };
         }
         Self::NotFound
     }
@@ -92,6 +112,20 @@ mod tests {
         assert_eq!(Route::parse("/bytes/1073741824"), Route::Bytes(1 << 30));
         assert!(matches!(Route::parse("/delay/-1"), Route::BadRequest(_)));
         assert!(matches!(Route::parse("/bytes/1k"), Route::BadRequest(_)));
+    }
+
+    #[test]
+    fn flaky_keys() {
+        assert_eq!(
+            Route::parse("/flaky/2/a-b"),
+            Route::Flaky {
+                failures: 2,
+                key: "a-b".into()
+            }
+        );
+        for bad in ["/flaky/x/k", "/flaky/2/", "/flaky/2"] {
+            assert!(matches!(Route::parse(bad), Route::BadRequest(_)), "{bad}");
+        }
     }
 
     #[test]

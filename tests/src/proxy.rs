@@ -182,4 +182,15 @@ impl RunningProxy {
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
+
+    /// `Ok` once the proxy has logged `text`; else its logs so far, for
+    /// [`eventually`](crate::eventually).
+    pub fn logged(&self, text: &str) -> Result<(), String> {
+        let logs = self.logs();
+        if logs.contains(text) {
+            Ok(())
+        } else {
+            Err(logs)
+        }
+    }
 }

@@ -39,10 +39,13 @@ fn request(path: &str) -> RequestView {
         parts,
         direction: Direction::Inbound,
         client_addr: "10.0.0.7:41000".parse().unwrap(),
+        local_port: 8080,
         peer_identity: None,
         tls: false,
         backend: None,
         timeout: None,
+        attempt: 1,
+        replayable: true,
     }
 }
 
@@ -243,4 +246,58 @@ fn the_metrics_plugin_counts_golden_metrics() {
         3.0,
         "{text}"
     );
+}
+
+#[test]
+fn compiled_components_are_kept_on_disk_and_checked_before_use() {
+    let dir = std::env::temp_dir().join(format!("weft-plugin-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cached = |runtime: &Runtime, name: &str, crate_name: &str| {
+        let config = serde_json::json!({"config": {"name": "x-weft-example", "value": "cached"}});
+        let spec = plugin(name, crate_name, config);
+        chain(runtime, serde_json::json!([spec]))
+    };
+    let first = Runtime::new().unwrap().with_disk_cache(dir.clone());
+    cached(&first, "stamp", "add_header").unwrap();
+    let digest = sha256_hex(&std::fs::read(plugins::component("add_header")).unwrap());
+    let entry = dir.join(format!("{digest}.cwasm"));
+    assert!(entry.exists(), "compiling left {} behind", entry.display());
+
+    // A second runtime (a restarted proxy) loads the cached code: shown by
+    // planting add_header's code under deny_all's digest.
+    let planted = dir.join(format!(
+        "{}.cwasm",
+        sha256_hex(&std::fs::read(plugins::component("deny_all")).unwrap())
+    ));
+    std::fs::copy(&entry, &planted).unwrap();
+    let second = Runtime::new().unwrap().with_disk_cache(dir.clone());
+    let chain = cached(&second, "deny", "deny_all").unwrap();
+    let (view, outcome) = chain.on_request(request("/"));
+    assert!(matches!(outcome, RequestOutcome::Continue), "{outcome:?}");
+    assert_eq!(
+        view.parts.headers["x-weft-example"], "cached",
+        "the cached code ran"
+    );
+
+    // A damaged file fails its digest and the module is compiled again.
+    let mut damaged = std::fs::read(&planted).unwrap();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0xff;
+    std::fs::write(&planted, damaged).unwrap();
+    let third = Runtime::new().unwrap().with_disk_cache(dir.clone());
+    let chain = cached(&third, "deny", "deny_all").unwrap();
+    let (_, outcome) = chain.on_request(request("/"));
+    assert!(
+        matches!(outcome, RequestOutcome::Respond { .. }),
+        "deny_all's own code ran: {outcome:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

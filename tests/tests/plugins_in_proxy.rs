@@ -2,84 +2,32 @@
 //! local answers on the request path, golden metrics on `/metrics`, a
 //! failing plugin answered by its policy, and live reloads.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use weft_tests::http1::{self, Connection};
-use weft_tests::{Demo, PATIENCE, Proxy, plugins};
-
-struct ConfigFile {
-    dir: PathBuf,
-}
-
-impl ConfigFile {
-    fn new(plugins: serde_json::Value) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "weft-plugins-{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = Self { dir };
-        file.write(plugins);
-        file
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.join("plugins.json")
-    }
-
-    /// Replaces the file in one rename, as a config-map update does.
-    fn write(&self, plugins: serde_json::Value) {
-        let tmp = self.dir.join("plugins.json.tmp");
-        std::fs::write(&tmp, serde_json::json!({ "plugins": plugins }).to_string()).unwrap();
-        std::fs::rename(tmp, self.path()).unwrap();
-    }
-}
-
-impl Drop for ConfigFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-        .into()
-}
+use weft_tests::plugins::{self, ChainFile};
+use weft_tests::{Demo, PATIENCE, eventually};
 
 fn stamp(value: &str) -> serde_json::Value {
-    serde_json::json!({
-        "name": "stamp",
-        "module": plugins::component("add_header"),
-        "config": {"name": "x-weft-example", "value": value},
-    })
+    plugins::entry(
+        "stamp",
+        "add_header",
+        serde_json::json!({"name": "x-weft-example", "value": value}),
+    )
 }
 
 fn plugin(name: &str, component: &str) -> serde_json::Value {
     serde_json::json!({"name": name, "module": plugins::component(component)})
 }
 
-fn with_config(path: &Path) -> Proxy {
-    Proxy::new().env("WEFT_PROXY_PLUGINS_CONFIG", path.to_str().unwrap())
-}
-
 #[tokio::test]
 async fn plugins_edit_traffic_and_count_golden_metrics() {
     let app = Demo::http("app").spawn().await;
-    let config = ConfigFile::new(serde_json::json!([
+    let config = ChainFile::new(serde_json::json!([
         stamp("hello"),
         plugin("metrics", "metrics")
     ]));
-    let proxy = with_config(&config.path())
-        .inbound_app(app.addr)
-        .spawn()
-        .await;
+    let proxy = config.proxy().inbound_app(app.addr).spawn().await;
 
     let mut conn = Connection::open(proxy.inbound).await;
     let seen = conn.get("app.example", "/headers").await;
@@ -126,11 +74,8 @@ async fn plugins_edit_traffic_and_count_golden_metrics() {
 #[tokio::test]
 async fn plugins_answer_and_fail_closed_with_a_named_5xx() {
     let app = Demo::http("app").spawn().await;
-    let deny = ConfigFile::new(serde_json::json!([plugin("deny", "deny_all")]));
-    let proxy = with_config(&deny.path())
-        .inbound_app(app.addr)
-        .spawn()
-        .await;
+    let deny = ChainFile::new(serde_json::json!([plugin("deny", "deny_all")]));
+    let proxy = deny.proxy().inbound_app(app.addr).spawn().await;
     let rsp = http1::get(proxy.inbound, "app", "/").await;
     assert_eq!(
         (rsp.status.as_u16(), rsp.text().as_str()),
@@ -142,29 +87,22 @@ async fn plugins_answer_and_fail_closed_with_a_named_5xx() {
         "module": plugins::component("deny_all"),
         "config": {"connections": true},
     }]);
-    let gate = ConfigFile::new(gate);
-    let proxy = with_config(&gate.path())
-        .inbound_app(app.addr)
-        .spawn()
-        .await;
-    // Denied before a byte is read: even opaque bytes get a closed connection.
+    let gate = ChainFile::new(gate);
+    let proxy = gate.proxy().inbound_app(app.addr).spawn().await;
+    // Opaque bytes are denied with a closed connection and no answer.
     let mut stream = tokio::net::TcpStream::connect(proxy.inbound).await.unwrap();
     let _ = stream.write_all(b"\x00not http").await;
     let mut reply = Vec::new();
     let read = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut reply)).await;
     assert!(read.is_ok(), "the connection is closed");
     assert!(reply.is_empty(), "nothing is answered: {reply:?}");
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !proxy.logs().contains("connection denied by plugin") {
-        assert!(tokio::time::Instant::now() < deadline, "{}", proxy.logs());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the denial is logged", || async {
+        proxy.logged("connection denied by plugin")
+    })
+    .await;
 
-    let trap = ConfigFile::new(serde_json::json!([plugin("trapper", "trap")]));
-    let proxy = with_config(&trap.path())
-        .inbound_app(app.addr)
-        .spawn()
-        .await;
+    let trap = ChainFile::new(serde_json::json!([plugin("trapper", "trap")]));
+    let proxy = trap.proxy().inbound_app(app.addr).spawn().await;
     for _ in 0..3 {
         let rsp = http1::get(proxy.inbound, "app", "/").await;
         assert_eq!(rsp.status, 500);
@@ -180,11 +118,8 @@ async fn plugins_answer_and_fail_closed_with_a_named_5xx() {
 #[tokio::test]
 async fn a_changed_file_swaps_the_chain_and_a_bad_one_is_refused() {
     let app = Demo::http("app").spawn().await;
-    let config = ConfigFile::new(serde_json::json!([stamp("one")]));
-    let proxy = with_config(&config.path())
-        .inbound_app(app.addr)
-        .spawn()
-        .await;
+    let config = ChainFile::new(serde_json::json!([stamp("one")]));
+    let proxy = config.proxy().inbound_app(app.addr).spawn().await;
     assert_eq!(
         http1::get(proxy.inbound, "app", "/")
             .await
@@ -193,29 +128,21 @@ async fn a_changed_file_swaps_the_chain_and_a_bad_one_is_refused() {
     );
 
     config.write(serde_json::json!([stamp("two")]));
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
+    eventually("the new chain serves", || async {
         let rsp = http1::get(proxy.inbound, "app", "/").await;
         assert_eq!(rsp.status, 200, "no request fails during a swap");
-        if rsp.header("x-weft-example") == Some("two") {
-            break;
+        match rsp.header("x-weft-example") {
+            Some("two") => Ok(()),
+            other => Err(format!("{other:?}")),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the new chain never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 
     config.write(serde_json::json!([plugin("other", "wrong_world")]));
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !proxy.logs().contains("plugin configuration rejected") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the bad chain was not reported"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the bad chain is reported", || async {
+        proxy.logged("plugin configuration rejected")
+    })
+    .await;
     assert!(
         proxy
             .logs()
@@ -233,8 +160,8 @@ async fn a_changed_file_swaps_the_chain_and_a_bad_one_is_refused() {
 
 #[tokio::test]
 async fn a_bad_plugin_configuration_stops_startup_with_64() {
-    let config = ConfigFile::new(serde_json::json!([plugin("other", "wrong_world")]));
-    let output = with_config(&config.path()).command().output();
+    let config = ChainFile::new(serde_json::json!([plugin("other", "wrong_world")]));
+    let output = config.proxy().command().output();
     let output = tokio::time::timeout(PATIENCE, output)
         .await
         .unwrap()

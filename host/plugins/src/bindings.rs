@@ -13,4 +13,4 @@ wasmtime::component::bindgen!({
 pub use exports::weft::plugin::filter::{
     Completion, Connection, ConnectionAction, Hooks, RequestAction, ResponseAction,
 };
-pub use weft::plugin::types::{Direction, LocalResponse, Method};
+pub use weft::plugin::types::{Direction, LocalResponse, Method, Protocol};

@@ -23,13 +23,24 @@ pub struct RequestView {
     pub parts: http::request::Parts,
     pub direction: Direction,
     pub client_addr: SocketAddr,
+    /// The port the client connected to.
+    pub local_port: u16,
     pub peer_identity: Option<String>,
     pub tls: bool,
     /// Set by routing or by a plugin's `set-backend`.
     pub backend: Option<String>,
     /// Set by a plugin's `set-timeout-ms`.
     pub timeout: Option<Duration>,
+    /// 1 for the first attempt, more after retries.
+    pub attempt: u32,
+    /// Whether the body is kept and the request can be sent again.
+    pub replayable: bool,
 }
+
+/// Put in a response's extensions when no upstream answered and the proxy
+/// made the response itself: why (the response hooks' `error`).
+#[derive(Clone, Debug)]
+pub struct UpstreamError(pub String);
 
 impl RequestView {
     /// A copy for hooks that run after the request went upstream.
@@ -43,10 +54,13 @@ impl RequestView {
             parts,
             direction: self.direction,
             client_addr: self.client_addr,
+            local_port: self.local_port,
             peer_identity: self.peer_identity.clone(),
             tls: self.tls,
             backend: self.backend.clone(),
             timeout: self.timeout,
+            attempt: self.attempt,
+            replayable: self.replayable,
         }
     }
 
@@ -153,6 +167,18 @@ impl HostRequest for State {
             .unwrap_or_default()
     }
 
+    fn local_port(&mut self, _: Resource<RequestSlot>) -> u16 {
+        self.req().map_or(0, |r| r.local_port)
+    }
+
+    fn attempt(&mut self, _: Resource<RequestSlot>) -> u32 {
+        self.req().map_or(1, |r| r.attempt)
+    }
+
+    fn replayable(&mut self, _: Resource<RequestSlot>) -> bool {
+        self.req().is_some_and(|r| r.replayable)
+    }
+
     fn peer_identity(&mut self, _: Resource<RequestSlot>) -> Option<String> {
         self.req().and_then(|r| r.peer_identity.clone())
     }
@@ -199,6 +225,13 @@ impl HostRequest for State {
 impl HostResponse for State {
     fn status(&mut self, _: Resource<ResponseSlot>) -> u16 {
         self.response.as_ref().map_or(0, |r| r.status.as_u16())
+    }
+
+    fn error(&mut self, _: Resource<ResponseSlot>) -> Option<String> {
+        self.response
+            .as_ref()
+            .and_then(|r| r.extensions.get::<UpstreamError>())
+            .map(|e| e.0.clone())
     }
 
     fn header(&mut self, _: Resource<ResponseSlot>, name: String) -> Option<String> {

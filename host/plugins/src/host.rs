@@ -152,6 +152,10 @@ impl shared::Host for State {
         self.plugin().shared.counter_get(counter)
     }
 
+    fn counter_swap(&mut self, counter: u32, value: i64) -> i64 {
+        self.plugin().shared.counter_swap(counter, value)
+    }
+
     fn get(&mut self, key: String) -> Option<Vec<u8>> {
         self.plugin().shared.get(&key)
     }

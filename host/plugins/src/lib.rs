@@ -11,6 +11,7 @@
 
 mod bindings;
 mod chain;
+mod disk_cache;
 mod engine;
 mod handles;
 mod host;
@@ -19,7 +20,7 @@ mod shared;
 mod spec;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -27,14 +28,15 @@ use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceType};
 
-pub use bindings::{Completion, Connection, Direction, Hooks, LocalResponse, Method};
+pub use bindings::{Completion, Connection, Direction, Hooks, LocalResponse, Method, Protocol};
 pub use chain::{ConnectionOutcome, PluginChain, PluginFailure, RequestOutcome, ResponseOutcome};
-pub use handles::RequestView;
+pub use handles::{RequestView, UpstreamError};
 pub use metrics::PluginMetrics;
 pub use spec::{ChainSpec, FailurePolicy, PluginSpec, SpecDirection};
 
 use crate::bindings::{Plugin, PluginPre};
 use crate::chain::LoadedPlugin;
+use crate::disk_cache::DiskCache;
 use crate::host::State;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<State>,
     compiled: Mutex<HashMap<String, Component>>,
+    disk_cache: Option<DiskCache>,
     metrics: Arc<PluginMetrics>,
 }
 
@@ -78,8 +81,15 @@ impl Runtime {
             engine,
             linker,
             compiled: Mutex::default(),
+            disk_cache: None,
             metrics: Arc::default(),
         })
+    }
+
+    /// Keeps compiled components in `dir` too, so they survive restarts.
+    pub fn with_disk_cache(mut self, dir: PathBuf) -> Self {
+        self.disk_cache = Some(DiskCache::new(dir));
+        self
     }
 
     /// Plugin metric families, to register with the proxy's `/metrics`.
@@ -146,7 +156,7 @@ impl Runtime {
     }
 
     /// Compiles once per distinct module (by sha256), however many chains
-    /// and reloads use it.
+    /// and reloads use it, and with a disk cache, once per machine.
     fn compile(&self, digest: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
         if let Some(component) = self
             .compiled
@@ -156,7 +166,20 @@ impl Runtime {
         {
             return Ok(component.clone());
         }
-        let component = Component::new(&self.engine, bytes)?;
+        let cached = self
+            .disk_cache
+            .as_ref()
+            .and_then(|cache| cache.load(&self.engine, digest));
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.engine, bytes)?;
+                if let Some(cache) = &self.disk_cache {
+                    cache.store(digest, &component);
+                }
+                component
+            }
+        };
         self.compiled
             .lock()
             .unwrap_or_else(|p| p.into_inner())

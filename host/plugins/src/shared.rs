@@ -43,6 +43,11 @@ impl SharedState {
             .unwrap_or(0)
     }
 
+    pub fn counter_swap(&self, id: u32, value: i64) -> i64 {
+        self.with_counter(id, |c| c.swap(value, Ordering::AcqRel))
+            .unwrap_or(0)
+    }
+
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
         self.values
             .lock()

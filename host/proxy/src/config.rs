@@ -77,6 +77,11 @@ pub struct Config {
     #[arg(long, env = "WEFT_PROXY_PLUGINS_CONFIG")]
     pub plugins_config: Option<std::path::PathBuf>,
 
+    /// Where compiled plugins are kept between runs (by module sha256).
+    /// Empty keeps them in memory only.
+    #[arg(long, env = "WEFT_PROXY_PLUGIN_CACHE_DIR", default_value_os_t = std::env::temp_dir().join("weft-plugin-cache"))]
+    pub plugin_cache_dir: std::path::PathBuf,
+
     /// Log filter in `tracing` syntax, e.g. `info` or `weft_proxy=debug`.
     #[arg(long, env = "WEFT_LOG", default_value = "info")]
     pub log: String,

@@ -35,6 +35,8 @@ pub enum ProxyError {
     Connect(#[from] ConnectError),
     #[error("upstream {addr} did not respond within {timeout:?}")]
     ResponseTimeout { addr: SocketAddr, timeout: Duration },
+    #[error("the request's deadline passed before it could be sent again")]
+    DeadlineExceeded,
     #[error("upstream {addr} failed: {reason}")]
     Upstream { addr: SocketAddr, reason: String },
     #[error(transparent)]
@@ -75,13 +77,22 @@ impl ProxyError {
         }
     }
 
+    /// Whether the upstream failed to answer (rather than the request
+    /// being refused before it was sent): response hooks see these.
+    pub fn is_upstream(&self) -> bool {
+        matches!(
+            self,
+            Self::Connect(_) | Self::ResponseTimeout { .. } | Self::Upstream { .. }
+        )
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::MalformedRequest(_) | Self::MissingAuthority => StatusCode::BAD_REQUEST,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::Connect(ConnectError::Timeout { .. }) | Self::ResponseTimeout { .. } => {
-                StatusCode::GATEWAY_TIMEOUT
-            }
+            Self::Connect(ConnectError::Timeout { .. })
+            | Self::ResponseTimeout { .. }
+            | Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             Self::Plugin(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Resolve { .. }
             | Self::NoDestination
@@ -104,6 +115,7 @@ impl ProxyError {
             Self::Connect(ConnectError::Timeout { .. }) => "upstream connect timeout",
             Self::Connect(_) => "upstream connect failed",
             Self::ResponseTimeout { .. } => "upstream response timeout",
+            Self::DeadlineExceeded => "request deadline exceeded",
             Self::Upstream { .. } => "upstream failed",
             Self::Plugin(_) => "plugin failed",
         }

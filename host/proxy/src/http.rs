@@ -4,6 +4,7 @@
 
 mod headers;
 mod hooks;
+mod replay;
 mod upstream;
 
 use std::convert::Infallible;
@@ -11,20 +12,20 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::uri::Authority;
 use http::{Request, Response, StatusCode, header};
-use http_body::Body;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use weft_plugins::{Hooks, PluginChain, RequestOutcome, ResponseOutcome};
+use weft_plugins::{Hooks, PluginChain, RequestOutcome, ResponseOutcome, UpstreamError};
 
 pub use upstream::Upstream;
 
 use crate::errors::{ProxyError, error_chain};
+use crate::http::replay::Replay;
 use crate::serve::Proxy;
 use crate::{BoxBody, Direction};
 
@@ -39,6 +40,8 @@ pub struct ConnectionInfo {
     /// Inbound: the app's address. Outbound: the original destination, used
     /// when a request carries no authority.
     pub target: Option<SocketAddr>,
+    /// The port the client connected to (the original destination's).
+    pub local_port: u16,
 }
 
 /// The per-connection HTTP service handed to hyper.
@@ -67,7 +70,7 @@ impl HttpProxy {
         let (mut timeout, mut backend) = (None, None);
         if let Some(chain) = chain.filter(|c| c.wants(Hooks::REQUEST)) {
             let (parts, body) = req.into_parts();
-            let view = hooks::view(parts, self.conn.direction, self.conn.client);
+            let view = hooks::view(parts, &self.conn);
             let (view, outcome) = chain.on_request(view);
             (timeout, backend) = (view.timeout, view.backend);
             req = Request::from_parts(view.parts, body);
@@ -79,44 +82,72 @@ impl HttpProxy {
                 RequestOutcome::Fail(failure) => return Err(failure.into()),
             }
         }
-        let response_hooks = chain
-            .filter(|c| c.wants(Hooks::RESPONSE))
-            .map(|c| (c, hooks::copy_head(&req)));
+        if let Some(completing) = completing {
+            completing.request.backend.clone_from(&backend);
+        }
 
-        let addr = match backend {
-            Some(backend) => self.backend(&backend).await?,
+        let addr = match &backend {
+            Some(backend) => self.backend(backend).await?,
             None => self.endpoint(&req).await?,
         };
         let version = req.version();
+        let deadline = timeout.map(|t| Instant::now() + t);
         let upstream = self.proxy.upstream(self.conn.direction);
-        let mut next = Some(req.map(BodyExt::boxed));
+
+        // Response hooks may ask for retries: keep what a retry needs.
+        let response_hooks = chain.filter(|c| c.wants(Hooks::RESPONSE)).map(|chain| {
+            let mut sent = hooks::view(hooks::copy_head(&req), &self.conn);
+            sent.backend = backend;
+            sent.timeout = timeout;
+            (chain, sent)
+        });
+        let (mut next, replay) = match &response_hooks {
+            None => (Some(req.map(BodyExt::boxed)), None),
+            Some(_) => {
+                let (parts, body) = req.into_parts();
+                let (body, replay) = Replay::record(body.boxed());
+                (Some(Request::from_parts(parts, body)), Some(replay))
+            }
+        };
+
         let mut attempts = 0;
         let mut rsp = loop {
             attempts += 1;
             let attempt = next.take().expect("one request per attempt");
-            let replayable = attempt.body().is_end_stream();
-            let rsp = upstream.send(addr, attempt, timeout).await?;
-            let Some((chain, head)) = &response_hooks else {
-                break rsp;
+            let sent = upstream.send(addr, attempt, remaining(deadline)?).await;
+            let (Some((chain, head)), Some(replay)) = (&response_hooks, &replay) else {
+                break sent?;
             };
-            let (parts, body) = rsp.into_parts();
-            let sent = hooks::view(
-                hooks::clone_head(head),
-                self.conn.direction,
-                self.conn.client,
-            );
-            let (parts, outcome) = chain.on_response(sent, parts);
-            match outcome {
-                ResponseOutcome::Retry if replayable && attempts < MAX_ATTEMPTS => {
-                    next = Some(Request::from_parts(
-                        hooks::clone_head(head),
-                        hooks::empty_body(),
-                    ));
+            let mut view = head.snapshot();
+            view.attempt = attempts;
+            view.replayable = attempts < MAX_ATTEMPTS
+                && replay.is_ready()
+                && deadline.is_none_or(|d| Instant::now() < d);
+            let (parts, body, error) = match sent {
+                Ok(rsp) => {
+                    let (parts, body) = rsp.into_parts();
+                    (parts, Some(body), None)
                 }
-                ResponseOutcome::Continue | ResponseOutcome::Retry => {
-                    break Response::from_parts(parts, body);
+                Err(error) if error.is_upstream() => {
+                    let mut parts = error.to_response().into_parts().0;
+                    let reason = UpstreamError(error.reason().to_string());
+                    parts.extensions.insert(reason);
+                    (parts, None, Some(error))
                 }
-                ResponseOutcome::Fail(failure) => return Err(failure.into()),
+                Err(error) => return Err(error),
+            };
+            let (parts, outcome) = chain.on_response(view, parts);
+            match (outcome, replay.body()) {
+                (ResponseOutcome::Retry, Some(body)) if attempts < MAX_ATTEMPTS => {
+                    tracing::debug!(%addr, attempts, "retrying");
+                    next = Some(Request::from_parts(head.snapshot().parts, body));
+                }
+                (ResponseOutcome::Fail(failure), _) => return Err(failure.into()),
+                _ => match (body, error) {
+                    (Some(body), _) => break Response::from_parts(parts, body),
+                    (None, Some(error)) => return Err(error),
+                    (None, None) => unreachable!("a response or an error"),
+                },
             }
         };
         if let Some(completing) = completing {
@@ -154,6 +185,17 @@ impl HttpProxy {
                 None => self.conn.target.ok_or(ProxyError::MissingAuthority),
             },
         }
+    }
+}
+
+/// What is left of a request's deadline; past it, the request has timed out.
+fn remaining(deadline: Option<Instant>) -> Result<Option<Duration>, ProxyError> {
+    let Some(deadline) = deadline else {
+        return Ok(None);
+    };
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(left) if !left.is_zero() => Ok(Some(left)),
+        _ => Err(ProxyError::DeadlineExceeded),
     }
 }
 
@@ -206,7 +248,7 @@ impl hyper::service::Service<Request<Incoming>> for HttpProxy {
                     let head = hooks::copy_head(&req);
                     hooks::Completing {
                         chain: c.clone(),
-                        request: hooks::view(head, this.conn.direction, this.conn.client),
+                        request: hooks::view(head, &this.conn),
                         started: Instant::now(),
                         response_latency_us: 0,
                         attempts: 0,

@@ -87,7 +87,7 @@ impl RunError {
 /// accepting and drains in-flight work for up to the grace period.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let plugins = match &config.plugins_config {
-        Some(path) => Arc::new(plugins::Plugins::load(path)?),
+        Some(path) => Arc::new(plugins::Plugins::load(path, &config.plugin_cache_dir)?),
         None => Arc::new(plugins::Plugins::none()),
     };
     let inbound = bind("inbound", config.inbound_listen_addr).await?;

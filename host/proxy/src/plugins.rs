@@ -43,8 +43,11 @@ impl Plugins {
         }
     }
 
-    pub fn load(path: &Path) -> Result<Self, PluginsError> {
-        let runtime = Runtime::new()?;
+    pub fn load(path: &Path, cache_dir: &Path) -> Result<Self, PluginsError> {
+        let mut runtime = Runtime::new()?;
+        if !cache_dir.as_os_str().is_empty() {
+            runtime = runtime.with_disk_cache(cache_dir.to_path_buf());
+        }
         let chain = load_chain(&runtime, path)?;
         log_chain(&chain, path);
         Ok(Self {

@@ -25,7 +25,7 @@ use crate::io::{MeteredIo, PrefixedIo};
 use crate::metrics::{Peer, TransportLabels, TransportMetrics};
 use crate::plugins::Plugins;
 use crate::{Direction, orig_dst};
-use weft_plugins::{Connection, ConnectionOutcome, Hooks};
+use weft_plugins::{Connection, ConnectionOutcome, Hooks, Protocol};
 
 /// State shared by every connection of both listeners.
 pub struct Proxy {
@@ -128,12 +128,8 @@ async fn serve(proxy: Arc<Proxy>, direction: Direction, stream: TcpStream, clien
         direction,
         client,
         target,
+        local_port: target.map_or(io.local_port(), |t| t.port()),
     };
-
-    if let Some(plugin) = denied_by_plugins(&proxy, conn, io.local_port()) {
-        tracing::info!(%client, plugin, "connection denied by plugin");
-        return;
-    }
 
     let config = &proxy.config;
     let detected = if target.is_some_and(|t| config.opaque_ports.contains(t.port())) {
@@ -153,6 +149,20 @@ async fn serve(proxy: Arc<Proxy>, direction: Direction, stream: TcpStream, clien
             }
         }
     };
+
+    let protocol = match &detected {
+        Detected::Http1(_) => Some(Protocol::Http1),
+        Detected::Http2(_) => Some(Protocol::Http2),
+        Detected::Opaque(_) => Some(Protocol::Opaque),
+        // Answered with an error by the proxy itself; nothing goes upstream.
+        Detected::Rejected(_) => None,
+    };
+    if let Some(protocol) = protocol
+        && let Some(plugin) = denied_by_plugins(&proxy, conn, protocol)
+    {
+        tracing::info!(%client, plugin, "connection denied by plugin");
+        return;
+    }
 
     match detected {
         Detected::Http1(prefix) => {
@@ -181,18 +191,19 @@ async fn serve(proxy: Arc<Proxy>, direction: Direction, stream: TcpStream, clien
     }
 }
 
-/// Runs the connection hooks, before any byte is read, so authorization
-/// covers opaque TCP too. Returns the denying plugin's name; a fail-closed
-/// plugin that failed denies as well.
-fn denied_by_plugins(proxy: &Proxy, conn: ConnectionInfo, local_port: u16) -> Option<String> {
+/// Runs the connection hooks once the protocol is known and before anything
+/// goes upstream, so authorization covers opaque TCP too. Returns the
+/// denying plugin's name; a fail-closed plugin that failed denies as well.
+fn denied_by_plugins(proxy: &Proxy, conn: ConnectionInfo, protocol: Protocol) -> Option<String> {
     let chain = proxy.plugins.chain()?;
     if !chain.wants(Hooks::CONNECTION) {
         return None;
     }
     let hook = Connection {
         direction: conn.direction.into(),
+        protocol,
         client_addr: conn.client.to_string(),
-        local_port: conn.target.map_or(local_port, |t| t.port()),
+        local_port: conn.local_port,
         peer_identity: None,
         tls: false,
     };

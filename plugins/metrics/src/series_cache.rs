@@ -12,6 +12,7 @@ pub struct Labels {
     pub direction: &'static str,
     pub authority: String,
     pub tls: bool,
+    pub backend: String,
     pub status: Option<u16>,
 }
 
@@ -50,6 +51,7 @@ mod tests {
             direction: "inbound",
             authority: "web.default:8080".to_string(),
             tls: true,
+            backend: String::new(),
             status,
         }
     }

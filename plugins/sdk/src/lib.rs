@@ -60,8 +60,8 @@ mod plugin;
 pub mod shared;
 
 pub use bindings::weft::plugin::types::{
-    Completion, Connection, ConnectionAction, Direction, Hooks, LocalResponse, Method, Request,
-    RequestAction, Response, ResponseAction,
+    Completion, Connection, ConnectionAction, Direction, Hooks, LocalResponse, Method, Protocol,
+    Request, RequestAction, Response, ResponseAction,
 };
 pub use plugin::Plugin;
 

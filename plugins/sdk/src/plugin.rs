@@ -25,7 +25,8 @@ pub trait Plugin: 'static {
     where
         Self: Sized;
 
-    /// A new connection, before any of its bytes are read.
+    /// A new connection, once its protocol is known and before anything goes
+    /// upstream: authorization of opaque TCP happens here.
     fn on_connection(&self, _conn: &Connection) -> ConnectionAction {
         ConnectionAction::Allow
     }

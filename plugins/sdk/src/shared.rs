@@ -23,6 +23,12 @@ impl Counter {
     pub fn get(self) -> i64 {
         host::counter_get(self.0)
     }
+
+    /// Sets the value and returns the one it replaced: exactly one caller
+    /// sees each old value, so a window can be reset by one instance.
+    pub fn swap(self, value: i64) -> i64 {
+        host::counter_swap(self.0, value)
+    }
 }
 
 /// The bytes stored under `key`, if any.

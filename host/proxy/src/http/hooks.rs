@@ -2,7 +2,6 @@
 //! picked, response hooks before the response goes back, and a completion
 //! hook when the response body has been sent (or the request failed).
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,28 +13,28 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use weft_plugins::{Completion, LocalResponse, PluginChain, RequestView};
 
-use crate::{BoxBody, Direction};
+use crate::BoxBody;
+use crate::http::ConnectionInfo;
 
-/// A request view over `parts`, as plugins see it.
-pub fn view(parts: http::request::Parts, direction: Direction, client: SocketAddr) -> RequestView {
+/// A request view over `parts`, as plugins see it on its first attempt.
+pub fn view(parts: http::request::Parts, conn: &ConnectionInfo) -> RequestView {
     RequestView {
         parts,
-        direction: direction.into(),
-        client_addr: client,
+        direction: conn.direction.into(),
+        client_addr: conn.client,
+        local_port: conn.local_port,
         peer_identity: None,
         tls: false,
         backend: None,
         timeout: None,
+        attempt: 1,
+        replayable: false,
     }
 }
 
 /// A copy of a request's head for the hooks that run after it went upstream.
 pub fn copy_head<B>(req: &Request<B>) -> http::request::Parts {
     head(req.method(), req.uri(), req.version(), req.headers())
-}
-
-pub fn clone_head(parts: &http::request::Parts) -> http::request::Parts {
-    head(&parts.method, &parts.uri, parts.version, &parts.headers)
 }
 
 fn head(
@@ -50,13 +49,6 @@ fn head(
     parts.version = version;
     parts.headers = headers.clone();
     parts
-}
-
-/// The body of a replayed bodyless request.
-pub fn empty_body() -> BoxBody {
-    http_body_util::Empty::new()
-        .map_err(|never| match never {})
-        .boxed()
 }
 
 /// The response a plugin made.

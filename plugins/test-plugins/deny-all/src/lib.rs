@@ -1,6 +1,6 @@
 //! Test plugin for local responses and connection policy: answers every
 //! request 403 itself, and with `{"connections": true}` also closes every
-//! connection before a byte is read. An empty config means `{}`.
+//! connection once its protocol is detected. An empty config means `{}`.
 
 use serde::Deserialize;
 use weft_plugin_sdk::{
