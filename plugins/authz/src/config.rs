@@ -5,9 +5,10 @@
 use std::collections::BTreeSet;
 
 use serde::Deserialize;
+use weft_plugin_sdk::path::PathPrefix;
 
 use crate::cidr::Cidr;
-use crate::matchers::{IdentityPattern, PathPrefix};
+use crate::matchers::IdentityPattern;
 use crate::policy::{Action, DefaultPolicy, Policy, Rule};
 
 /// Linkerd's default cluster networks: the private ranges and CGNAT.

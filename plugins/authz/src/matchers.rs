@@ -1,5 +1,6 @@
-//! The per-field matchers of a rule that are not networks: identity
-//! patterns and path prefixes.
+//! The per-field matchers of a rule that are neither networks nor path
+//! prefixes (the SDK's [`PathPrefix`](weft_plugin_sdk::path::PathPrefix)):
+//! identity patterns.
 
 /// A pattern for a client's mesh identity.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,37 +49,6 @@ impl IdentityPattern {
                 .strip_suffix(suffix.as_str())
                 .is_some_and(|labels| !labels.is_empty() && !labels.ends_with('.')),
         }
-    }
-}
-
-/// A path prefix matched whole segments at a time, as Gateway API's
-/// `PathPrefix`: `/api` matches `/api`, `/api/x` and `/api?q`, not `/apix`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PathPrefix(String);
-
-impl PathPrefix {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        if !text.starts_with('/') {
-            return Err(format!("path prefix `{text}` must start with `/`"));
-        }
-        if text.contains(['?', '#']) {
-            return Err(format!(
-                "path prefix `{text}` must not contain a query or fragment"
-            ));
-        }
-        // A trailing slash does not change the segments: `/api/` is `/api`,
-        // and `/` (now empty) matches every path.
-        Ok(PathPrefix(text.trim_end_matches('/').to_string()))
-    }
-
-    /// Whether `path` (path and query, as the request gives it) starts with
-    /// this prefix's segments.
-    pub fn matches(&self, path: &str) -> bool {
-        if self.0.is_empty() {
-            return true;
-        }
-        path.strip_prefix(self.0.as_str())
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
     }
 }
 
@@ -131,49 +101,5 @@ mod tests {
             let err = IdentityPattern::parse(text).unwrap_err();
             assert!(err.contains(reason), "{text:?}: {err}");
         }
-    }
-
-    fn prefix(text: &str) -> PathPrefix {
-        PathPrefix::parse(text).unwrap()
-    }
-
-    #[test]
-    fn prefixes_match_whole_segments() {
-        let api = prefix("/api");
-        for path in [
-            "/api", "/api/", "/api/x", "/api/x/y", "/api?q=1", "/api#top",
-        ] {
-            assert!(api.matches(path), "{path}");
-        }
-        for path in ["/apix", "/ap", "/", "/v1/api", "/API"] {
-            assert!(!api.matches(path), "{path}");
-        }
-    }
-
-    #[test]
-    fn a_trailing_slash_names_the_same_segments() {
-        let api = prefix("/api/");
-        assert!(api.matches("/api"));
-        assert!(api.matches("/api/x"));
-        assert!(!api.matches("/apix"));
-    }
-
-    #[test]
-    fn the_root_prefix_matches_everything() {
-        let root = prefix("/");
-        for path in ["/", "/api", "/?q", "*"] {
-            assert!(root.matches(path), "{path}");
-        }
-    }
-
-    #[test]
-    fn prefixes_are_paths() {
-        assert!(
-            PathPrefix::parse("api")
-                .unwrap_err()
-                .contains("start with `/`")
-        );
-        assert!(PathPrefix::parse("/api?x").unwrap_err().contains("query"));
-        assert!(PathPrefix::parse("").is_err());
     }
 }

@@ -5,9 +5,10 @@
 use std::net::IpAddr;
 
 use serde::Deserialize;
+use weft_plugin_sdk::path::PathPrefix;
 
 use crate::cidr::Cidr;
-use crate::matchers::{IdentityPattern, PathPrefix};
+use crate::matchers::IdentityPattern;
 
 /// What happens to traffic no rule matches; Linkerd's default policies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -3,6 +3,7 @@
 //! the field, rather than showing up as requests that are never retried.
 
 use serde::Deserialize;
+use weft_plugin_sdk::path::PathPrefix;
 
 use crate::conditions::{DEFAULT_RETRY_ON, RetryOn};
 use crate::route::{Match, Route};
@@ -119,18 +120,12 @@ fn validate_route(raw: RawRoute) -> Result<Route, String> {
 }
 
 fn validate_match(raw: RawMatch) -> Result<Match, String> {
-    let path_prefix = match raw.path_prefix {
-        Some(prefix) if !prefix.starts_with('/') => {
-            return Err(format!("match.pathPrefix {prefix:?} must start with \"/\""));
-        }
-        Some(prefix) if prefix.contains('?') => {
-            return Err(format!(
-                "match.pathPrefix {prefix:?} must not contain a query"
-            ));
-        }
-        Some(prefix) => Some(prefix.trim_end_matches('/').to_string()),
-        None => None,
-    };
+    let path_prefix = raw
+        .path_prefix
+        .as_deref()
+        .map(PathPrefix::parse)
+        .transpose()
+        .map_err(|err| format!("match.pathPrefix: {err}"))?;
     if let Some(methods) = &raw.methods {
         if methods.is_empty() {
             return Err("match.methods must not be empty (leave it out to match any)".to_string());
@@ -223,7 +218,7 @@ mod tests {
             Match {
                 methods: Some(vec!["GET".to_string(), "PUT".to_string()]),
                 authority: Some("web.default:8080".to_string()),
-                path_prefix: Some("/api".to_string()),
+                path_prefix: Some(PathPrefix::parse("/api").unwrap()),
             }
         );
         assert_eq!(
@@ -275,7 +270,10 @@ mod tests {
         ))
         .unwrap();
         let route = &config.routes[0];
-        assert_eq!(route.matcher.path_prefix.as_deref(), Some(""));
+        assert_eq!(
+            route.matcher.path_prefix,
+            Some(PathPrefix::parse("/").unwrap())
+        );
         assert_eq!(route.retry_on, RetryOn::default());
         assert_eq!(route.limit, 0);
     }
@@ -350,11 +348,17 @@ mod tests {
             |m: &str| error(&one_route(&format!(r#"{{"name": "api", "match": {m}}}"#)));
         assert_eq!(
             match_error(r#"{"pathPrefix": "api"}"#),
-            "routes[0]: route \"api\": match.pathPrefix \"api\" must start with \"/\""
+            "routes[0]: route \"api\": match.pathPrefix: path prefix `api` must start with `/`"
         );
         assert_eq!(
             match_error(r#"{"pathPrefix": "/api?x=1"}"#),
-            "routes[0]: route \"api\": match.pathPrefix \"/api?x=1\" must not contain a query"
+            "routes[0]: route \"api\": match.pathPrefix: path prefix `/api?x=1` must not \
+             contain a query or fragment"
+        );
+        assert_eq!(
+            match_error(r#"{"pathPrefix": "/api#top"}"#),
+            "routes[0]: route \"api\": match.pathPrefix: path prefix `/api#top` must not \
+             contain a query or fragment"
         );
         assert_eq!(
             match_error(r#"{"methods": []}"#),

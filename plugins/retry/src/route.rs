@@ -1,5 +1,7 @@
 //! Routes and which request each one takes.
 
+use weft_plugin_sdk::path::PathPrefix;
+
 use crate::conditions::RetryOn;
 
 /// A configured route, validated.
@@ -18,8 +20,9 @@ pub struct Route {
 pub struct Match {
     pub methods: Option<Vec<String>>,
     pub authority: Option<String>,
-    /// Without trailing slashes, so `/api/` and `/api` mean the same.
-    pub path_prefix: Option<String>,
+    /// Whole segments, as Gateway API's `PathPrefix` (which Linkerd routes
+    /// use): `/api` takes `/api`, `/api/users` and `/api?q`, not `/apiary`.
+    pub path_prefix: Option<PathPrefix>,
 }
 
 /// The parts of a request routes look at. Each accessor of the proxy's
@@ -47,7 +50,7 @@ impl Match {
             return false;
         }
         match &self.path_prefix {
-            Some(prefix) => has_path_prefix(req.path(), prefix),
+            Some(prefix) => prefix.matches(req.path()),
             None => true,
         }
     }
@@ -56,19 +59,6 @@ impl Match {
 /// The index of the first route `req` takes.
 pub fn find(routes: &[Route], req: &impl RequestFacts) -> Option<usize> {
     routes.iter().position(|route| route.matcher.matches(req))
-}
-
-/// Whole path segments, as Gateway API's `PathPrefix` (which Linkerd routes
-/// use): `/api` takes `/api`, `/api/users` and `/api?q`, not `/apiary`. The
-/// query is not part of the path.
-fn has_path_prefix(path_and_query: &str, prefix: &str) -> bool {
-    let path = path_and_query
-        .split_once('?')
-        .map_or(path_and_query, |(path, _)| path);
-    match path.strip_prefix(prefix) {
-        Some(rest) => rest.is_empty() || rest.starts_with('/'),
-        None => false,
-    }
 }
 
 #[cfg(test)]
@@ -115,7 +105,7 @@ mod tests {
 
     fn prefix(prefix: &str) -> Match {
         Match {
-            path_prefix: Some(prefix.to_string()),
+            path_prefix: Some(PathPrefix::parse(prefix).unwrap()),
             ..Match::default()
         }
     }
@@ -139,6 +129,7 @@ mod tests {
             "/api/",
             "/api/users",
             "/api?page=2",
+            "/api#top",
             "/api/users?x=/",
         ] {
             assert!(api.matches(&get(path)), "{path}");
@@ -150,8 +141,7 @@ mod tests {
 
     #[test]
     fn the_root_prefix_takes_every_path() {
-        // A configured "/" is stored without its trailing slash.
-        let root = prefix("");
+        let root = prefix("/");
         assert!(root.matches(&get("/")));
         assert!(root.matches(&get("/anything/at?all")));
     }
@@ -184,7 +174,7 @@ mod tests {
         let all = Match {
             methods: Some(vec!["PUT".to_string()]),
             authority: Some("web".to_string()),
-            path_prefix: Some("/api".to_string()),
+            path_prefix: Some(PathPrefix::parse("/api").unwrap()),
         };
         assert!(all.matches(&FakeRequest::new("PUT", Some("web"), "/api/x")));
         assert!(!all.matches(&FakeRequest::new("GET", Some("web"), "/api/x")));
@@ -197,7 +187,7 @@ mod tests {
         let all = Match {
             methods: Some(vec!["PUT".to_string()]),
             authority: Some("web".to_string()),
-            path_prefix: Some("/api".to_string()),
+            path_prefix: Some(PathPrefix::parse("/api").unwrap()),
         };
         let req = get("/api");
         assert!(!all.matches(&req));

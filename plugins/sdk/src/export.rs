@@ -113,7 +113,7 @@ macro_rules! export_plugin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Direction;
+    use crate::{Direction, Protocol};
 
     /// Denies connections on port 22 once configured with `"ssh"`.
     struct NoSsh;
@@ -142,6 +142,7 @@ mod tests {
     fn ssh_connection() -> Connection {
         Connection {
             direction: Direction::Inbound,
+            protocol: Protocol::Opaque,
             client_addr: "10.0.0.1:40000".to_string(),
             local_port: 22,
             peer_identity: None,

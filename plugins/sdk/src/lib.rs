@@ -4,7 +4,8 @@
 //! (`wit/` at the repository root). This crate hides the generated bindings
 //! behind a [`Plugin`] trait and the [`export_plugin!`] macro, and wraps the
 //! proxy's imports ([`log`], [`metrics`], [`clock`], [`random`], [`shared`])
-//! in small safe functions.
+//! in small safe functions. [`path`] holds the path-prefix match that
+//! routing plugins share.
 //!
 //! A complete plugin:
 //!
@@ -56,6 +57,7 @@ mod enum_names;
 mod export;
 pub mod log;
 pub mod metrics;
+pub mod path;
 mod plugin;
 pub mod shared;
 

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 
 use serde::Deserialize;
+use weft_plugin_sdk::path::PathPrefix;
 
-use crate::path::PathPrefix;
 use crate::route::{Backend, Route};
 
 #[derive(Deserialize)]

@@ -36,7 +36,6 @@
 //! `{inbound,outbound}_split_requests_total{route, backend}`.
 
 mod config;
-mod path;
 mod route;
 mod telemetry;
 

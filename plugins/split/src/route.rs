@@ -1,7 +1,7 @@
 //! Which route a request takes and which backend it goes to, apart from the
 //! proxy so that it is tested natively.
 
-use crate::path::PathPrefix;
+use weft_plugin_sdk::path::PathPrefix;
 
 /// What matching asks of a request. The plugin's implementation fetches
 /// each attribute from the proxy only when a route looks at it.
