@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's chores, written in Rust so they run wherever
 //! cargo does, with nothing else to install first.
 
+mod bench_plugins;
 mod demo;
 mod test;
 mod workspace;
@@ -22,11 +23,14 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Install what the test suite needs (as root, with apt-get), then run it.
     Test(test::TestArgs),
+    /// Measure the plugin runtime: hook call cost, requests through chains of 0, 1 and 4 plugins, and RSS.
+    BenchPlugins(bench_plugins::BenchPluginsArgs),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Demo(args) => demo::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Test(args) => test::run(&args),
+        Command::BenchPlugins(args) => bench_plugins::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }

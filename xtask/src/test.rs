@@ -28,6 +28,7 @@ pub struct TestArgs {
 
 pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     install_missing_tools()?;
+    plugin_unit_tests()?;
     let status = workspace::cargo()
         .args(["test", "--workspace"])
         .args(&args.cargo_test_args)
@@ -37,6 +38,29 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
         .code()
         .and_then(|code| u8::try_from(code).ok())
         .map_or(ExitCode::FAILURE, ExitCode::from))
+}
+
+/// The plugins' own unit tests (config parsing, the retry budget, policy
+/// decisions). `plugins/` builds for wasm32-wasip2 by default; its tests run
+/// natively, on the host's target.
+fn plugin_unit_tests() -> anyhow::Result<()> {
+    let rustc = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .context("running rustc -vV")?;
+    let version = String::from_utf8_lossy(&rustc.stdout);
+    let host = version
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .context("rustc -vV names no host target")?;
+    let status = workspace::cargo()
+        .current_dir(workspace::root().join("plugins"))
+        .env_remove("CARGO_TARGET_DIR")
+        .args(["test", "--quiet", "--target", host])
+        .status()
+        .context("running cargo test in plugins/")?;
+    ensure!(status.success(), "plugins/ unit tests failed ({status})");
+    Ok(())
 }
 
 fn install_missing_tools() -> anyhow::Result<()> {
@@ -81,7 +105,7 @@ fn install_missing_tools() -> anyhow::Result<()> {
     )
 }
 
-fn apt_get(args: &[&str]) -> anyhow::Result<()> {
+pub(crate) fn apt_get(args: &[&str]) -> anyhow::Result<()> {
     let status = Command::new("apt-get")
         .args(args)
         // Never stop to ask questions in CI.
@@ -96,7 +120,7 @@ fn apt_get(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn on_path(program: &str) -> bool {
+pub(crate) fn on_path(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|path| {
         std::env::split_paths(&path).any(|dir| is_executable(&dir.join(program)))
     })
