@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The path of a workspace binary (`weft-proxy`, `weft-demo`), built first.
+/// The path of a workspace binary (`weft-proxy`, `weft-demo`,
+/// `weft-controller`), built first.
 pub fn path(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
@@ -18,13 +19,15 @@ pub fn path(name: &str) -> PathBuf {
             "weft-proxy",
             "-p",
             "weft-demo",
+            "-p",
+            "weft-controller",
             "--bins",
         ]);
         if profile_dir().ends_with("release") {
             build.arg("--release");
         }
         let status = build.status().expect("running cargo build");
-        assert!(status.success(), "building weft-proxy and weft-demo failed");
+        assert!(status.success(), "building the workspace binaries failed");
     });
     let path = profile_dir().join(name);
     assert!(path.exists(), "{} was not built", path.display());

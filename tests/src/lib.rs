@@ -9,6 +9,7 @@
 //! ```
 
 pub mod binaries;
+pub mod controller;
 pub mod demo;
 pub mod http1;
 pub mod metrics;

@@ -32,7 +32,10 @@ pub use bindings::{Completion, Connection, Direction, Hooks, LocalResponse, Meth
 pub use chain::{ConnectionOutcome, PluginChain, PluginFailure, RequestOutcome, ResponseOutcome};
 pub use handles::{RequestView, UpstreamError};
 pub use metrics::PluginMetrics;
-pub use spec::{ChainSpec, FailurePolicy, PluginSpec, SpecDirection};
+pub use spec::{
+    ChainSpec, DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_TIMEOUT_MS, FailurePolicy, PluginSpec,
+    SpecDirection,
+};
 
 use crate::bindings::{Plugin, PluginPre};
 use crate::chain::LoadedPlugin;

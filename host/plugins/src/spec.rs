@@ -4,17 +4,17 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The plugin configuration file: an ordered chain.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ChainSpec {
     #[serde(default)]
     pub plugins: Vec<PluginSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PluginSpec {
     /// Names the plugin in logs, errors and `x-weft-proxy-error`.
@@ -43,7 +43,7 @@ pub struct PluginSpec {
 
 /// What happens to a request when the plugin traps, times out or exceeds
 /// its memory: skip the plugin, or fail the request with a 5xx naming it.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailurePolicy {
     FailOpen,
@@ -51,19 +51,24 @@ pub enum FailurePolicy {
     FailClosed,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SpecDirection {
     Inbound,
     Outbound,
 }
 
+/// The most time one hook call may take unless a plugin says otherwise.
+pub const DEFAULT_TIMEOUT_MS: u64 = 50;
+/// The most linear memory a plugin may grow to unless it says otherwise.
+pub const DEFAULT_MEMORY_LIMIT_BYTES: usize = 16 * 1024 * 1024;
+
 fn default_timeout_ms() -> u64 {
-    50
+    DEFAULT_TIMEOUT_MS
 }
 
 fn default_memory_limit() -> usize {
-    16 * 1024 * 1024
+    DEFAULT_MEMORY_LIMIT_BYTES
 }
 
 impl PluginSpec {

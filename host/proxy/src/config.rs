@@ -77,6 +77,19 @@ pub struct Config {
     #[arg(long, env = "WEFT_PROXY_PLUGINS_CONFIG")]
     pub plugins_config: Option<std::path::PathBuf>,
 
+    /// The controller to take the plugin chain from, e.g. `http://weft-controller:8090`.
+    #[arg(
+        long,
+        env = "WEFT_PROXY_CONTROLLER_ADDR",
+        conflicts_with = "plugins_config",
+        requires = "workload"
+    )]
+    pub controller_addr: Option<String>,
+
+    /// This proxy's workload as `namespace/pod`, which names its chain to the controller.
+    #[arg(long, env = "WEFT_PROXY_WORKLOAD")]
+    pub workload: Option<crate::plugins::controller::Workload>,
+
     /// Where compiled plugins are kept between runs (by module sha256).
     /// Empty keeps them in memory only.
     #[arg(long, env = "WEFT_PROXY_PLUGIN_CACHE_DIR", default_value_os_t = std::env::temp_dir().join("weft-plugin-cache"))]

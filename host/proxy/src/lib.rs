@@ -86,9 +86,15 @@ impl RunError {
 /// Binds the listeners, serves until `shutdown` completes, then stops
 /// accepting and drains in-flight work for up to the grace period.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let plugins = match &config.plugins_config {
-        Some(path) => Arc::new(plugins::Plugins::load(path, &config.plugin_cache_dir)?),
-        None => Arc::new(plugins::Plugins::none()),
+    let plugins = match (&config.plugins_config, &config.controller_addr) {
+        (None, None) => Arc::new(plugins::Plugins::none()),
+        (Some(path), _) => {
+            let plugins = plugins::Plugins::new(&config.plugin_cache_dir)?;
+            let source = path.display().to_string();
+            plugins.install_now(&source, |runtime| plugins::file::load(runtime, path))?;
+            Arc::new(plugins)
+        }
+        (None, Some(_)) => Arc::new(plugins::Plugins::new(&config.plugin_cache_dir)?),
     };
     let inbound = bind("inbound", config.inbound_listen_addr).await?;
     let outbound = bind("outbound", config.outbound_listen_addr).await?;
@@ -101,7 +107,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         registry.register_collector(Box::new(plugin_metrics));
     }
     if let Some(path) = config.plugins_config.clone() {
-        tokio::spawn(plugins.clone().watch(path));
+        tokio::spawn(plugins::file::watch(plugins.clone(), path));
+    }
+    if let (Some(addr), Some(workload)) = (config.controller_addr.clone(), config.workload.clone())
+    {
+        let dir = controller_dir(&config.plugin_cache_dir);
+        tokio::spawn(plugins::controller::follow(
+            plugins.clone(),
+            addr,
+            workload,
+            dir,
+        ));
     }
     let draining = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -134,6 +150,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         );
     }
     Ok(())
+}
+
+/// Where modules and the last chain from the controller are kept: beside
+/// the compiled code, or in a temporary directory if that cache is off.
+fn controller_dir(cache_dir: &std::path::Path) -> std::path::PathBuf {
+    if cache_dir.as_os_str().is_empty() {
+        std::env::temp_dir().join(format!("weft-controller-{}", std::process::id()))
+    } else {
+        cache_dir.join("controller")
+    }
 }
 
 async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener, RunError> {

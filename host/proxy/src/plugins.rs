@@ -1,17 +1,17 @@
-//! The proxy's plugin chain: loaded from the file named by
-//! `WEFT_PROXY_PLUGINS_CONFIG` at start, reloaded when the file changes.
-//! A reload compiles and instantiates off the request path and swaps the
-//! chain atomically; requests in flight finish on the chain they started
+//! The proxy's plugin chain and where it comes from: a local file
+//! (`WEFT_PROXY_PLUGINS_CONFIG`, reloaded when it changes) or the controller
+//! (`WEFT_PROXY_CONTROLLER_ADDR`, which pushes the workload's chain). Either
+//! way a new chain is compiled and instantiated off the request path and
+//! swapped atomically; requests in flight finish on the chain they started
 //! with, and a chain that fails to load leaves the old one serving.
 
-use std::path::{Path, PathBuf};
+pub mod controller;
+pub mod file;
+
+use std::path::Path;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
 
-use weft_plugins::{ChainSpec, LoadError, PluginChain, PluginMetrics, Runtime};
-
-/// How often the configuration file is checked for changes.
-const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+use weft_plugins::{LoadError, PluginChain, PluginMetrics, Runtime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginsError {
@@ -29,7 +29,7 @@ pub enum PluginsError {
     Load(#[from] LoadError),
 }
 
-/// No configuration file means no runtime at all: no engine, no ticker.
+/// No plugin source means no runtime at all: no engine, no ticker.
 pub struct Plugins {
     runtime: Option<Runtime>,
     chain: RwLock<Option<Arc<PluginChain>>>,
@@ -43,16 +43,16 @@ impl Plugins {
         }
     }
 
-    pub fn load(path: &Path, cache_dir: &Path) -> Result<Self, PluginsError> {
+    /// A runtime with no chain yet; compiled components are kept in
+    /// `cache_dir` unless it is empty.
+    pub fn new(cache_dir: &Path) -> Result<Self, PluginsError> {
         let mut runtime = Runtime::new()?;
         if !cache_dir.as_os_str().is_empty() {
             runtime = runtime.with_disk_cache(cache_dir.to_path_buf());
         }
-        let chain = load_chain(&runtime, path)?;
-        log_chain(&chain, path);
         Ok(Self {
             runtime: Some(runtime),
-            chain: RwLock::new(Some(Arc::new(chain))),
+            chain: RwLock::new(None),
         })
     }
 
@@ -65,55 +65,35 @@ impl Plugins {
         self.runtime.as_ref().map(Runtime::metrics)
     }
 
-    /// Reloads the chain whenever `path` changes, until the process ends.
-    pub async fn watch(self: Arc<Self>, path: PathBuf) {
-        let mut seen = modified(&path);
-        loop {
-            tokio::time::sleep(RELOAD_INTERVAL).await;
-            let now = modified(&path);
-            if now == seen {
-                continue;
-            }
-            seen = now;
-            let this = self.clone();
-            let file = path.clone();
-            let loaded = tokio::task::spawn_blocking(move || {
-                let runtime = this.runtime.as_ref().expect("watching implies a runtime");
-                load_chain(runtime, &file).map(|chain| (this, chain))
-            })
-            .await;
-            match loaded {
-                Ok(Ok((this, chain))) => {
-                    log_chain(&chain, &path);
-                    *this.chain.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(chain));
-                }
-                Ok(Err(error)) => {
-                    tracing::error!(%error, "plugin configuration rejected; the previous chain keeps serving")
-                }
-                Err(error) => tracing::error!(%error, "plugin reload panicked"),
-            }
-        }
+    /// Builds a chain with `load` and swaps it in, now (at startup).
+    pub fn install_now(
+        &self,
+        source: &str,
+        load: impl FnOnce(&Runtime) -> Result<PluginChain, PluginsError>,
+    ) -> Result<(), PluginsError> {
+        let runtime = self.runtime.as_ref().expect("installing implies a runtime");
+        let chain = load(runtime)?;
+        self.swap(chain, source);
+        Ok(())
     }
-}
 
-fn load_chain(runtime: &Runtime, path: &Path) -> Result<PluginChain, PluginsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PluginsError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let spec: ChainSpec = serde_json::from_str(&text).map_err(|source| PluginsError::Parse {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    Ok(runtime.load(&spec, base)?)
-}
+    /// Builds a chain with `load` on a blocking thread (compiling takes
+    /// milliseconds to seconds) and swaps it in; on failure the old chain
+    /// keeps serving and the error is returned.
+    pub async fn install(
+        self: &Arc<Self>,
+        source: String,
+        load: impl FnOnce(&Runtime) -> Result<PluginChain, PluginsError> + Send + 'static,
+    ) -> Result<(), PluginsError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.install_now(&source, load))
+            .await
+            .unwrap_or_else(|panicked| std::panic::resume_unwind(panicked.into_panic()))
+    }
 
-fn log_chain(chain: &PluginChain, path: &Path) {
-    let names: Vec<&str> = chain.names().collect();
-    tracing::info!(config = %path.display(), plugins = ?names, "plugin chain loaded");
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+    fn swap(&self, chain: PluginChain, source: &str) {
+        let names: Vec<&str> = chain.names().collect();
+        tracing::info!(%source, plugins = ?names, "plugin chain loaded");
+        *self.chain.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(chain));
+    }
 }

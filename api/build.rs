@@ -1,0 +1,14 @@
+//! Generates the gRPC types and stubs from `proto/`. protoc comes from the
+//! `protoc-bin-vendored` crate, so building needs nothing installed first.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    tonic_prost_build::configure().compile_with_config(
+        config,
+        &["proto/weft/plugins/v1alpha1/plugins.proto"],
+        &["proto"],
+    )?;
+    println!("cargo:rerun-if-changed=proto");
+    Ok(())
+}

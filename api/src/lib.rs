@@ -1,0 +1,7 @@
+//! The wire API between `weft-controller` and `weft-proxy`, generated from
+//! `proto/`. One crate owns the generated code; both sides use it.
+
+/// `weft.plugins.v1alpha1`: plugin chains per workload, modules by sha256.
+pub mod plugins {
+    tonic::include_proto!("weft.plugins.v1alpha1");
+}

@@ -1,0 +1,64 @@
+//! `weft-controller`: serves the plugin API to proxies from a directory of
+//! resources (Namespaces, Pods, WasmPlugins as YAML), following its changes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio_stream::wrappers::TcpListenerStream;
+use tracing_subscriber::EnvFilter;
+use weft_controller::api::PluginApi;
+use weft_controller::state::{State, follow_directory};
+
+#[derive(Parser)]
+#[command(name = "weft-controller", version, about)]
+struct Args {
+    /// The directory of resources to serve (YAML or JSON, read recursively).
+    #[arg(long, env = "WEFT_CONTROLLER_DIR")]
+    dir: PathBuf,
+    /// Where proxies connect.
+    #[arg(
+        long,
+        env = "WEFT_CONTROLLER_LISTEN_ADDR",
+        default_value = "127.0.0.1:8090"
+    )]
+    listen: SocketAddr,
+    /// Log filter in `tracing` syntax.
+    #[arg(long, env = "WEFT_LOG", default_value = "info")]
+    log: String,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&args.log).context("WEFT_LOG")?)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = weft_plugins::Runtime::new().context("starting the plugin runtime")?;
+    let (publish, state) = tokio::sync::watch::channel(Arc::new(State::empty()));
+    let dir = args.dir.clone();
+    std::thread::spawn(move || follow_directory(dir, runtime, publish));
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, dir = %args.dir.display(), "listening");
+    tonic::transport::Server::builder()
+        .add_service(PluginApi::new(state).into_service())
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown())
+        .await
+        .context("serving the plugin API")
+}
+
+async fn shutdown() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,6 @@
+//! Prints Weft's CustomResourceDefinitions as YAML, for the Helm chart:
+//! `cargo run -p weft-controller --bin weft-crds > charts/weft/crds/wasmplugins.weft.io.yaml`
+
+fn main() {
+    print!("{}", weft_controller::crd::wasm_plugin_crd_yaml());
+}

@@ -1,0 +1,367 @@
+//! The desired state of the mesh's plugins: fed Namespace, Pod and
+//! WasmPlugin events, it answers which plugins a workload runs. Pure and
+//! synchronous: sources (a directory, Kubernetes watches) feed it, and the
+//! API to proxies reads it.
+//!
+//! Selection rules:
+//! - A pod's `weft.io/plugins` annotation names its plugins; without one,
+//!   its namespace's does; with neither, it runs none. An empty value names
+//!   none (a pod opting out of its namespace's default).
+//! - A name is a WasmPlugin's resource name, looked up in the pod's
+//!   namespace, then in the root namespace (`weft-system`): root plugins
+//!   are a mesh-wide catalogue that a namespace can shadow by name.
+//! - The plugin's `selector.matchLabels` then narrows which of the pods
+//!   naming it run it; a pod it does not match simply goes without.
+//! - Config: the pod's `weft.io/plugin-config.<name>`, else the namespace's,
+//!   else the WasmPlugin's `pluginConfig` (replaced whole, not merged).
+//! - Order: phase (AUTHN, AUTHZ, STATS, then unspecified), then priority
+//!   (higher first), then name; the annotation's order does not matter.
+
+mod chain;
+mod event;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+
+pub use chain::{
+    ChainError, ChainForWorkload, ConfigSource, Origin, ResolvedPlugin, WorkloadProblem,
+};
+pub use event::{Event, Objects, PluginRef, Resource, ResourceKey, WorkloadRef};
+
+use crate::resources::{PluginAnnotations, WasmPlugin};
+use crate::validate::{Rejection, ValidPlugin, validate};
+
+/// The controller's own namespace, whose WasmPlugins every namespace can
+/// name (Istio's root namespace, narrowed to plugins that are asked for).
+pub const ROOT_NAMESPACE: &str = "weft-system";
+
+#[derive(Clone, Debug)]
+pub struct Index {
+    root_namespace: String,
+    namespaces: BTreeMap<String, PluginAnnotations>,
+    pods: BTreeMap<WorkloadRef, PodEntry>,
+    plugins: BTreeMap<PluginRef, PluginState>,
+    revision: u64,
+}
+
+/// What the index keeps of a pod: only what selection reads, so a status
+/// update does not count as a change.
+#[derive(Clone, Debug, PartialEq)]
+struct PodEntry {
+    labels: BTreeMap<String, String>,
+    annotations: PluginAnnotations,
+}
+
+/// A WasmPlugin as validated when it arrived.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PluginState {
+    /// `metadata.generation`, for the status's `observedGeneration`.
+    pub generation: Option<i64>,
+    pub verdict: Result<ValidPlugin, Rejection>,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Self::new(ROOT_NAMESPACE)
+    }
+}
+
+impl Index {
+    pub fn new(root_namespace: impl Into<String>) -> Self {
+        Self {
+            root_namespace: root_namespace.into(),
+            namespaces: BTreeMap::new(),
+            pods: BTreeMap::new(),
+            plugins: BTreeMap::new(),
+            revision: 0,
+        }
+    }
+
+    pub fn root_namespace(&self) -> &str {
+        &self.root_namespace
+    }
+
+    /// Goes up by one with every event that changed what the index answers;
+    /// readers compare it to know whether to look again.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// Applies one event; true when anything the index answers changed.
+    /// Objects without a name (or namespace, for namespaced kinds) are
+    /// ignored: the API server never sends them.
+    pub fn apply(&mut self, event: Event) -> bool {
+        let changed = match event {
+            Event::Applied(Resource::Namespace(ns)) => match namespace_entry(&ns) {
+                Some((name, entry)) => upsert(&mut self.namespaces, name, entry),
+                None => false,
+            },
+            Event::Applied(Resource::Pod(pod)) => match pod_entry(&pod) {
+                Some((key, entry)) => upsert(&mut self.pods, key, entry),
+                None => false,
+            },
+            Event::Applied(Resource::WasmPlugin(plugin)) => match plugin_state(&plugin) {
+                Some((key, state)) => upsert(&mut self.plugins, key, state),
+                None => false,
+            },
+            Event::Deleted(ResourceKey::Namespace(name)) => self.namespaces.remove(&name).is_some(),
+            Event::Deleted(ResourceKey::Pod(key)) => self.pods.remove(&key).is_some(),
+            Event::Deleted(ResourceKey::WasmPlugin(key)) => self.plugins.remove(&key).is_some(),
+            Event::Reset(Objects::Namespaces(all)) => {
+                replace(&mut self.namespaces, all.iter().filter_map(namespace_entry))
+            }
+            Event::Reset(Objects::Pods(all)) => {
+                replace(&mut self.pods, all.iter().filter_map(pod_entry))
+            }
+            Event::Reset(Objects::WasmPlugins(all)) => {
+                replace(&mut self.plugins, all.iter().filter_map(plugin_state))
+            }
+        };
+        if changed {
+            self.revision += 1;
+        }
+        changed
+    }
+
+    /// Every pod the index knows.
+    pub fn workloads(&self) -> impl Iterator<Item = &WorkloadRef> {
+        self.pods.keys()
+    }
+
+    /// A WasmPlugin's verdict and generation, for its status.
+    pub fn plugin(&self, plugin: &PluginRef) -> Option<&PluginState> {
+        self.plugins.get(plugin)
+    }
+
+    /// Every WasmPlugin the index refuses, and why.
+    pub fn rejected_plugins(&self) -> impl Iterator<Item = (&PluginRef, &Rejection)> {
+        self.plugins
+            .iter()
+            .filter_map(|(key, state)| state.verdict.as_ref().err().map(|r| (key, r)))
+    }
+
+    /// The plugins `workload` runs, in order.
+    pub fn plugin_set(&self, workload: &WorkloadRef) -> Result<ChainForWorkload, ChainError> {
+        let pod = self
+            .pods
+            .get(workload)
+            .ok_or_else(|| ChainError::UnknownWorkload(workload.clone()))?;
+        // A pod seen before its namespace would otherwise briefly lose the
+        // namespace's plugins; no answer keeps the proxy on its last chain.
+        let namespace = self.namespaces.get(&workload.namespace).ok_or_else(|| {
+            ChainError::UnknownNamespace {
+                workload: workload.clone(),
+            }
+        })?;
+
+        let mut problems = Vec::new();
+        let (names, plugins_from): (&[String], _) =
+            match (&pod.annotations.plugins, &namespace.plugins) {
+                (Some(names), _) => (names, Some(Origin::Pod)),
+                (None, Some(names)) => (names, Some(Origin::Namespace)),
+                (None, None) => (&[], None),
+            };
+        let invalid_names = match plugins_from {
+            Some(Origin::Pod) => &pod.annotations.invalid_names[..],
+            Some(Origin::Namespace) => &namespace.invalid_names[..],
+            None => &[],
+        };
+        for name in invalid_names {
+            problems.push(WorkloadProblem::InvalidPluginName {
+                name: name.clone(),
+                origin: plugins_from.expect("invalid names come from an annotation"),
+            });
+        }
+        for name in pod.annotations.configs.keys() {
+            if !names.contains(name) {
+                problems.push(WorkloadProblem::UnusedConfig { name: name.clone() });
+            }
+        }
+
+        let mut plugins = Vec::new();
+        for name in names {
+            let Some((key, state)) = self.lookup(&workload.namespace, name) else {
+                let mut namespaces = vec![workload.namespace.clone()];
+                if workload.namespace != self.root_namespace {
+                    namespaces.push(self.root_namespace.clone());
+                }
+                problems.push(WorkloadProblem::UnknownPlugin {
+                    name: name.clone(),
+                    namespaces,
+                });
+                continue;
+            };
+            let valid = match &state.verdict {
+                Ok(valid) => valid,
+                Err(rejection) => {
+                    problems.push(WorkloadProblem::RejectedPlugin {
+                        plugin: key.clone(),
+                        rejection: rejection.clone(),
+                    });
+                    continue;
+                }
+            };
+            if !selects(valid, &pod.labels) {
+                continue;
+            }
+            let (config, config_source) = match effective_config(name, pod, namespace, valid) {
+                Ok(found) => found,
+                Err(problem) => {
+                    problems.push(problem);
+                    continue;
+                }
+            };
+            plugins.push(resolve(key, valid, config, config_source));
+        }
+
+        plugins.sort_by(|a, b| {
+            (a.phase, Reverse(a.priority), &a.name, &a.resource).cmp(&(
+                b.phase,
+                Reverse(b.priority),
+                &b.name,
+                &b.resource,
+            ))
+        });
+        let mut kept: Vec<ResolvedPlugin> = Vec::with_capacity(plugins.len());
+        for plugin in plugins {
+            match kept.iter().find(|k| k.name == plugin.name) {
+                Some(first) => problems.push(WorkloadProblem::DuplicateName {
+                    name: plugin.name.clone(),
+                    first: first.resource.clone(),
+                    second: plugin.resource,
+                }),
+                None => kept.push(plugin),
+            }
+        }
+
+        Ok(ChainForWorkload {
+            workload: workload.clone(),
+            plugins_from,
+            version: chain::version(&kept),
+            plugins: kept,
+            problems,
+        })
+    }
+
+    /// The pod's namespace shadows the root namespace.
+    fn lookup(&self, namespace: &str, name: &str) -> Option<(&PluginRef, &PluginState)> {
+        [namespace, &self.root_namespace]
+            .into_iter()
+            .find_map(|ns| self.plugins.get_key_value(&PluginRef::new(ns, name)))
+    }
+}
+
+fn selects(plugin: &ValidPlugin, labels: &BTreeMap<String, String>) -> bool {
+    plugin
+        .match_labels
+        .iter()
+        .all(|(key, value)| labels.get(key) == Some(value))
+}
+
+/// Pod annotation, else namespace annotation, else the WasmPlugin's own.
+/// A bad override keeps the plugin out rather than running it with a
+/// config the workload meant to replace.
+fn effective_config(
+    name: &str,
+    pod: &PodEntry,
+    namespace: &PluginAnnotations,
+    plugin: &ValidPlugin,
+) -> Result<(serde_json::Value, ConfigSource), WorkloadProblem> {
+    let overrides = [
+        (&pod.annotations, Origin::Pod, ConfigSource::PodAnnotation),
+        (
+            namespace,
+            Origin::Namespace,
+            ConfigSource::NamespaceAnnotation,
+        ),
+    ];
+    for (annotations, origin, source) in overrides {
+        match annotations.configs.get(name) {
+            Some(Ok(config)) => return Ok((config.clone(), source)),
+            Some(Err(error)) => {
+                return Err(WorkloadProblem::InvalidConfig {
+                    name: name.to_string(),
+                    origin,
+                    error: error.clone(),
+                });
+            }
+            None => {}
+        }
+    }
+    Ok((plugin.config.clone(), ConfigSource::WasmPlugin))
+}
+
+fn resolve(
+    key: &PluginRef,
+    plugin: &ValidPlugin,
+    config: serde_json::Value,
+    config_source: ConfigSource,
+) -> ResolvedPlugin {
+    ResolvedPlugin {
+        name: plugin.name.clone(),
+        resource: key.clone(),
+        module: plugin.module.clone(),
+        pull_policy: plugin.pull_policy,
+        image_pull_secret: plugin.image_pull_secret.clone(),
+        sha256: plugin.sha256.clone(),
+        config,
+        config_source,
+        failure_policy: plugin.failure_policy,
+        phase: plugin.phase,
+        priority: plugin.priority,
+        directions: plugin.directions.clone(),
+        timeout_ms: plugin.timeout_ms,
+        memory_limit_bytes: plugin.memory_limit_bytes,
+    }
+}
+
+// === what the index keeps of each object ===
+
+fn namespace_entry(namespace: &Namespace) -> Option<(String, PluginAnnotations)> {
+    let name = namespace.metadata.name.clone()?;
+    Some((
+        name,
+        PluginAnnotations::parse(namespace.metadata.annotations.as_ref()),
+    ))
+}
+
+fn pod_entry(pod: &Pod) -> Option<(WorkloadRef, PodEntry)> {
+    let entry = PodEntry {
+        labels: pod.metadata.labels.clone().unwrap_or_default(),
+        annotations: PluginAnnotations::parse(pod.metadata.annotations.as_ref()),
+    };
+    Some((WorkloadRef::of(pod)?, entry))
+}
+
+fn plugin_state(plugin: &WasmPlugin) -> Option<(PluginRef, PluginState)> {
+    let key = PluginRef::of(plugin)?;
+    let state = PluginState {
+        generation: plugin.metadata.generation,
+        verdict: validate(&key.name, &plugin.spec),
+    };
+    Some((key, state))
+}
+
+fn upsert<K: Ord, V: PartialEq>(map: &mut BTreeMap<K, V>, key: K, value: V) -> bool {
+    match map.get(&key) {
+        Some(old) if *old == value => false,
+        _ => {
+            map.insert(key, value);
+            true
+        }
+    }
+}
+
+fn replace<K: Ord, V: PartialEq>(
+    map: &mut BTreeMap<K, V>,
+    entries: impl Iterator<Item = (K, V)>,
+) -> bool {
+    let fresh: BTreeMap<K, V> = entries.collect();
+    let changed = *map != fresh;
+    *map = fresh;
+    changed
+}

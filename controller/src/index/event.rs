@@ -1,0 +1,117 @@
+//! What feeds the index: objects applied or deleted one at a time (a watch
+//! event), or every object of a kind at once (a watch's relist, a directory
+//! read again). The objects are the Kubernetes types themselves, so JSON
+//! from the API server or `kubectl get -o json` deserializes straight in.
+
+use std::fmt;
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use serde::Serialize;
+
+use crate::resources::WasmPlugin;
+
+/// A workload: one pod, by namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct WorkloadRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// A WasmPlugin resource, by namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct PluginRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Applied(Resource),
+    Deleted(ResourceKey),
+    /// Every object of one kind, replacing all the index held of it.
+    Reset(Objects),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resource {
+    Namespace(Box<Namespace>),
+    Pod(Box<Pod>),
+    WasmPlugin(Box<WasmPlugin>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResourceKey {
+    Namespace(String),
+    Pod(WorkloadRef),
+    WasmPlugin(PluginRef),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Objects {
+    Namespaces(Vec<Namespace>),
+    Pods(Vec<Pod>),
+    WasmPlugins(Vec<WasmPlugin>),
+}
+
+impl WorkloadRef {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// `None` for a pod without a name or namespace (not yet created).
+    pub fn of(pod: &Pod) -> Option<Self> {
+        Some(Self::new(
+            pod.metadata.namespace.clone()?,
+            pod.metadata.name.clone()?,
+        ))
+    }
+}
+
+impl PluginRef {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    pub fn of(plugin: &WasmPlugin) -> Option<Self> {
+        Some(Self::new(
+            plugin.metadata.namespace.clone()?,
+            plugin.metadata.name.clone()?,
+        ))
+    }
+}
+
+impl fmt::Display for WorkloadRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+impl fmt::Display for PluginRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+impl From<Namespace> for Event {
+    fn from(namespace: Namespace) -> Self {
+        Event::Applied(Resource::Namespace(Box::new(namespace)))
+    }
+}
+
+impl From<Pod> for Event {
+    fn from(pod: Pod) -> Self {
+        Event::Applied(Resource::Pod(Box::new(pod)))
+    }
+}
+
+impl From<WasmPlugin> for Event {
+    fn from(plugin: WasmPlugin) -> Self {
+        Event::Applied(Resource::WasmPlugin(Box::new(plugin)))
+    }
+}

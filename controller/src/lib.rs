@@ -1,0 +1,18 @@
+//! Weft's control plane: the resource types (and the CRDs generated from
+//! them), the index that decides which plugins each workload runs, the local
+//! directory source that feeds it from YAML files, the module checks, and
+//! the plugin API proxies stream their chains from. The index and the
+//! sources are pure; `state` and `api` are the thin runtime around them.
+
+pub mod api;
+pub mod crd;
+pub mod index;
+pub mod local;
+pub mod module_source;
+pub mod modules;
+pub mod resources;
+pub mod state;
+pub mod validate;
+
+pub use index::{ChainForWorkload, Event, Index, PluginRef, ResolvedPlugin, WorkloadRef};
+pub use resources::{WasmPlugin, WasmPluginSpec, WasmPluginStatus};

@@ -1,0 +1,147 @@
+//! Module bytes the controller has checked, by sha256. A module reaches a
+//! proxy only after it was read, matched its declared sha256, compiled,
+//! matched the `weft:plugin` world and accepted its WasmPlugin's config —
+//! the same load the proxy does, run here first.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use weft_plugins::{ChainSpec, FailurePolicy as ProxyPolicy, PluginSpec, Runtime};
+
+use crate::index::ResolvedPlugin;
+use crate::module_source::ModuleSource;
+
+/// Checked modules, and why the others were refused.
+#[derive(Clone, Debug, Default)]
+pub struct Modules {
+    /// sha256 → bytes.
+    bytes: HashMap<String, Arc<Vec<u8>>>,
+    /// Per plugin (by resource and source): its module's sha256 or why not.
+    checked: BTreeMap<ModuleKey, Result<String, String>>,
+}
+
+/// What decides a module check: the source, the declared digest, and the
+/// config `init` was given.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct ModuleKey {
+    source: String,
+    sha256: Option<String>,
+    config: String,
+}
+
+impl ModuleKey {
+    fn of(plugin: &ResolvedPlugin) -> Self {
+        ModuleKey {
+            source: format!("{:?}", plugin.module),
+            sha256: plugin.sha256.clone(),
+            config: plugin.config_text(),
+        }
+    }
+}
+
+impl Modules {
+    /// The module's sha256 for `plugin`, or why it cannot be served.
+    pub fn resolve(&self, plugin: &ResolvedPlugin) -> Result<&str, &str> {
+        match self.checked.get(&ModuleKey::of(plugin)) {
+            Some(Ok(sha256)) => Ok(sha256),
+            Some(Err(reason)) => Err(reason),
+            None => Err("module not checked yet"),
+        }
+    }
+
+    pub fn bytes(&self, sha256: &str) -> Option<Arc<Vec<u8>>> {
+        self.bytes.get(sha256).cloned()
+    }
+
+    /// Checks every plugin in `plugins` not already checked against
+    /// `previous` (unchanged files are not read twice).
+    pub fn check<'a>(
+        runtime: &Runtime,
+        plugins: impl IntoIterator<Item = &'a ResolvedPlugin>,
+        previous: &Modules,
+    ) -> Modules {
+        let mut modules = Modules::default();
+        for plugin in plugins {
+            let key = ModuleKey::of(plugin);
+            if modules.checked.contains_key(&key) {
+                continue;
+            }
+            let result = check(runtime, plugin, previous).map(|(sha256, bytes)| {
+                modules.bytes.insert(sha256.clone(), bytes);
+                sha256
+            });
+            if let Err(reason) = &result {
+                tracing::warn!(plugin = %plugin.resource, %reason, "module refused");
+            }
+            modules.checked.insert(key, result);
+        }
+        modules
+    }
+}
+
+fn check(
+    runtime: &Runtime,
+    plugin: &ResolvedPlugin,
+    previous: &Modules,
+) -> Result<(String, Arc<Vec<u8>>), String> {
+    let path = match &plugin.module {
+        ModuleSource::File(path) => path,
+        ModuleSource::Http(url) => return Err(format!("fetching {url} is not supported yet")),
+        ModuleSource::Oci(image) => {
+            return Err(format!("pulling oci://{image} is not supported yet"));
+        }
+    };
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let sha256 = hex(&Sha256::digest(&bytes));
+    if let Some(declared) = &plugin.sha256
+        && !declared.eq_ignore_ascii_case(&sha256)
+    {
+        return Err(format!(
+            "sha256 is {sha256}, the WasmPlugin says {declared}"
+        ));
+    }
+    let key = ModuleKey::of(plugin);
+    if let (Some(Ok(known)), Some(bytes)) = (previous.checked.get(&key), previous.bytes(&sha256))
+        && *known == sha256
+    {
+        return Ok((sha256, bytes));
+    }
+    load(runtime, plugin, path, &sha256)?;
+    Ok((sha256, Arc::new(bytes)))
+}
+
+/// The proxy's own load: compile, link against the world, run `init`.
+fn load(
+    runtime: &Runtime,
+    plugin: &ResolvedPlugin,
+    path: &Path,
+    sha256: &str,
+) -> Result<(), String> {
+    let spec = ChainSpec {
+        plugins: vec![PluginSpec {
+            name: plugin.name.clone(),
+            module: PathBuf::from(path),
+            sha256: Some(sha256.to_string()),
+            config: serde_json::Value::String(plugin.config_text()),
+            failure_policy: ProxyPolicy::FailClosed,
+            timeout_ms: plugin
+                .timeout_ms
+                .map_or(weft_plugins::DEFAULT_TIMEOUT_MS, u64::from),
+            memory_limit_bytes: plugin
+                .memory_limit_bytes
+                .and_then(|b| usize::try_from(b).ok())
+                .unwrap_or(weft_plugins::DEFAULT_MEMORY_LIMIT_BYTES),
+            directions: Vec::new(),
+        }],
+    };
+    runtime
+        .load(&spec, Path::new("/"))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,234 @@
+//! Plugins distributed by the real controller from a directory of
+//! resources: a changed WasmPlugin reaches the proxy within 2 s under
+//! steady load with no failed request, a bad module is refused and the old
+//! plugin keeps serving, and the proxy rides out a controller outage.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+use weft_tests::controller::RunningController;
+use weft_tests::http1::{self, Connection};
+use weft_tests::proxy::RunningProxy;
+use weft_tests::{Demo, Proxy, eventually, plugins};
+
+/// A resource directory and a proxy cache directory, removed when dropped.
+struct Mesh {
+    dir: PathBuf,
+}
+
+impl Mesh {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("weft-mesh-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("resources")).unwrap();
+        let mesh = Mesh { dir };
+        mesh.write(
+            "workloads.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n  annotations:\n    \
+             weft.io/plugins: stamp\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  \
+             namespace: demo\n",
+        );
+        mesh
+    }
+
+    fn resources(&self) -> PathBuf {
+        self.dir.join("resources")
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.dir.join("cache")
+    }
+
+    /// Replaces a resource file in one rename.
+    fn write(&self, file: &str, text: &str) {
+        let tmp = self.dir.join("next.yaml");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(tmp, self.resources().join(file)).unwrap();
+    }
+
+    /// The `stamp` WasmPlugin: add_header with `value`, from `module`.
+    fn stamp(&self, module: &Path, value: &str, sha256: Option<&str>) {
+        let sha256 = sha256.map_or(String::new(), |s| format!("  sha256: {s}\n"));
+        self.write(
+            "stamp.yaml",
+            &format!(
+                "apiVersion: weft.io/v1alpha1\nkind: WasmPlugin\nmetadata:\n  name: stamp\n  \
+                 namespace: demo\nspec:\n  url: file://{}\n{sha256}  pluginConfig:\n    \
+                 name: x-weft-example\n    value: {value}\n",
+                module.display()
+            ),
+        );
+    }
+
+    async fn proxy(&self, controller: &str, app: SocketAddr) -> RunningProxy {
+        Proxy::new()
+            .env("WEFT_PROXY_CONTROLLER_ADDR", controller)
+            .env("WEFT_PROXY_WORKLOAD", "demo/app")
+            .env(
+                "WEFT_PROXY_PLUGIN_CACHE_DIR",
+                self.cache().to_str().unwrap(),
+            )
+            .inbound_app(app)
+            .spawn()
+            .await
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Keep-alive clients sending until stopped, each bounded in requests; a
+/// failed request panics its task and so fails the test at `stop`.
+struct SteadyLoad {
+    stop: Arc<AtomicBool>,
+    clients: Vec<JoinHandle<BTreeSet<String>>>,
+}
+
+impl SteadyLoad {
+    fn start(addr: SocketAddr) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = (0..2)
+            .map(|_| {
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let mut conn = Connection::open(addr).await;
+                    let mut seen = BTreeSet::new();
+                    for _ in 0..200_000 {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let rsp = conn.get("app", "/").await;
+                        assert_eq!(rsp.status, 200, "{}", rsp.text());
+                        seen.insert(rsp.header("x-weft-example").unwrap_or("-").to_string());
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                    seen
+                })
+            })
+            .collect();
+        SteadyLoad { stop, clients }
+    }
+
+    /// Every stamp value the clients saw.
+    async fn stop(self) -> BTreeSet<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut seen = BTreeSet::new();
+        for client in self.clients {
+            seen.extend(client.await.expect("a client saw a failed request"));
+        }
+        seen
+    }
+}
+
+async fn stamped(proxy: &RunningProxy, value: &str) -> Result<(), String> {
+    let rsp = http1::get(proxy.inbound, "app", "/").await;
+    match rsp.header("x-weft-example") {
+        Some(v) if v == value => Ok(()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+#[tokio::test]
+async fn changes_reach_the_proxy_within_2s_and_bad_modules_are_refused() {
+    let add_header = plugins::component("add_header");
+    let app = Demo::http("app").spawn().await;
+    let mesh = Mesh::new("changes");
+    mesh.stamp(&add_header, "one", None);
+    let controller =
+        RunningController::spawn(&mesh.resources(), "127.0.0.1:0".parse().unwrap()).await;
+    let proxy = mesh.proxy(&controller.url(), app.addr).await;
+    eventually("the first chain arrives", || stamped(&proxy, "one")).await;
+
+    let load = SteadyLoad::start(proxy.inbound);
+    let changed = Instant::now();
+    mesh.stamp(&add_header, "two", None);
+    eventually("the changed config arrives", || stamped(&proxy, "two")).await;
+    let propagation = changed.elapsed();
+    eprintln!("a WasmPlugin change reached the proxy in {propagation:?}");
+    assert!(propagation < Duration::from_secs(2), "{propagation:?}");
+
+    // Not wasm, the wrong world, the wrong sha256: each is refused with its
+    // cause, and the proxy keeps running the last good module and config.
+    let junk = mesh.dir.join("junk.wasm");
+    std::fs::write(&junk, b"not a module").unwrap();
+    let wrong_world = plugins::component("wrong_world");
+    let bad = [
+        (junk.as_path(), None, "not a WebAssembly component"),
+        (
+            wrong_world.as_path(),
+            None,
+            "does not match the weft:plugin world",
+        ),
+        (
+            add_header.as_path(),
+            Some("00".repeat(32)),
+            "the WasmPlugin says",
+        ),
+    ];
+    for (module, sha256, cause) in bad {
+        mesh.stamp(module, "three", sha256.as_deref());
+        eventually("the proxy reports the refusal", || async {
+            proxy.logged(cause)
+        })
+        .await;
+        assert_eq!(stamped(&proxy, "two").await, Ok(()), "{cause}");
+    }
+    let seen = load.stop().await;
+    assert_eq!(
+        seen,
+        BTreeSet::from(["one".to_string(), "two".to_string()]),
+        "every response went through a chain, and no refused one ran"
+    );
+    drop(controller);
+}
+
+#[tokio::test]
+async fn the_proxy_keeps_serving_through_a_controller_outage() {
+    let add_header = plugins::component("add_header");
+    let app = Demo::http("app").spawn().await;
+    let mesh = Mesh::new("outage");
+    mesh.stamp(&add_header, "one", None);
+    let controller =
+        RunningController::spawn(&mesh.resources(), "127.0.0.1:0".parse().unwrap()).await;
+    let addr = controller.addr;
+    let url = controller.url();
+    let proxy = mesh.proxy(&url, app.addr).await;
+    eventually("the first chain arrives", || stamped(&proxy, "one")).await;
+
+    let load = SteadyLoad::start(proxy.inbound);
+    controller.kill().await;
+    eventually("the proxy notices", || async {
+        proxy.logged("plugin chain sync failed")
+    })
+    .await;
+    // A proxy that starts while the controller is away runs the chain the
+    // last one saved.
+    let restarted = mesh.proxy(&url, app.addr).await;
+    eventually("the saved chain serves", || stamped(&restarted, "one")).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(stamped(&proxy, "one").await, Ok(()));
+
+    mesh.stamp(&add_header, "two", None);
+    let controller = RunningController::spawn(&mesh.resources(), addr).await;
+    let back = Instant::now();
+    eventually("the proxy resyncs", || stamped(&proxy, "two")).await;
+    eventually("the restarted proxy resyncs", || stamped(&restarted, "two")).await;
+    eprintln!(
+        "resynced {:?} after the controller returned",
+        back.elapsed()
+    );
+    let seen = load.stop().await;
+    assert!(
+        !seen.contains("-"),
+        "no response went without the chain: {seen:?}"
+    );
+    drop(controller);
+}
