@@ -25,13 +25,6 @@ pub struct State {
 }
 
 impl State {
-    pub fn empty() -> Self {
-        State {
-            index: Index::new(ROOT_NAMESPACE),
-            modules: Modules::default(),
-        }
-    }
-
     /// Every plugin some workload runs.
     pub fn resolved_plugins(index: &Index) -> Vec<ResolvedPlugin> {
         index
@@ -75,7 +68,8 @@ pub fn follow_directory(dir: PathBuf, runtime: Runtime, publish: watch::Sender<A
     }
 }
 
-fn read_state(dir: &Path, runtime: &Runtime, previous: &Modules) -> State {
+/// One read of `dir`: the index and its checked modules.
+pub fn read_state(dir: &Path, runtime: &Runtime, previous: &Modules) -> State {
     let mut index = Index::new(ROOT_NAMESPACE);
     match read_dir(dir) {
         Ok(directory) => {

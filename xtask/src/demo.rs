@@ -1,11 +1,18 @@
-//! `cargo xtask demo`: the whole mesh data path on one machine, without
-//! Kubernetes or iptables. weft-proxy sits between two demo services while
-//! load generators send steady traffic through both of its listeners:
+//! `cargo xtask demo`: a local mesh on one machine, without Kubernetes or
+//! iptables. weft-controller serves `controller/examples/mesh/` (Namespaces,
+//! Pods and WasmPlugins as YAML); each demo workload runs behind its own
+//! weft-proxy sidecar, which takes its plugin chain from the controller;
+//! load generators send steady traffic through the sidecars:
 //!
 //! ```text
-//! load-inbound  ──▶ :4143 inbound  ──▶ app     (:8080)
-//! load-outbound ──▶ :4140 outbound ──▶ backend (:8081, picked by Host)
+//! load-inbound  ──▶ app's sidecar   :4143 ──▶ app     (:8080)   authz, retry, metrics
+//! load-outbound ──▶ load's sidecar  :4340 ──split 900/100──▶ backend's sidecar :4243 ──▶ backend (:8081)
+//!                                                       └──▶ app's sidecar     :4143 ──▶ app
 //! ```
+//!
+//! On loopback a sidecar's inbound listener stands for the pod address that
+//! iptables would redirect to it. Editing a WasmPlugin in the example
+//! directory changes the running mesh within a second.
 
 mod check;
 mod http_get;
@@ -27,19 +34,66 @@ const fn loopback(port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
 }
 
+const CONTROLLER: SocketAddr = loopback(8090);
 const APP: SocketAddr = loopback(8080);
 const BACKEND: SocketAddr = loopback(8081);
-const INBOUND: SocketAddr = loopback(4143);
-const OUTBOUND: SocketAddr = loopback(4140);
-const ADMIN: SocketAddr = loopback(4191);
 
-const PORTS: [(SocketAddr, &str); 5] = [
-    (APP, "the app demo service"),
-    (BACKEND, "the backend demo service"),
-    (INBOUND, "weft-proxy's inbound listener"),
-    (OUTBOUND, "weft-proxy's outbound listener"),
-    (ADMIN, "weft-proxy's admin server"),
-];
+/// One demo workload's sidecar: which pod it is and its three listeners.
+struct Sidecar {
+    name: &'static str,
+    workload: &'static str,
+    app: Option<SocketAddr>,
+    inbound: SocketAddr,
+    outbound: SocketAddr,
+    admin: SocketAddr,
+}
+
+const APP_SIDECAR: Sidecar = Sidecar {
+    name: "app-proxy",
+    workload: "demo/app",
+    app: Some(APP),
+    inbound: loopback(4143),
+    outbound: loopback(4140),
+    admin: loopback(4191),
+};
+const BACKEND_SIDECAR: Sidecar = Sidecar {
+    name: "backend-proxy",
+    workload: "demo/backend",
+    app: Some(BACKEND),
+    inbound: loopback(4243),
+    outbound: loopback(4240),
+    admin: loopback(4291),
+};
+const LOAD_SIDECAR: Sidecar = Sidecar {
+    name: "load-proxy",
+    workload: "demo/load",
+    app: None,
+    inbound: loopback(4343),
+    outbound: loopback(4340),
+    admin: loopback(4391),
+};
+const SIDECARS: [&Sidecar; 3] = [&APP_SIDECAR, &BACKEND_SIDECAR, &LOAD_SIDECAR];
+
+/// Where the example resources are, relative to the workspace root.
+const MESH_DIR: &str = "controller/examples/mesh";
+
+fn ports() -> Vec<(SocketAddr, String)> {
+    let mut ports = vec![
+        (CONTROLLER, "weft-controller".to_string()),
+        (APP, "the app demo service".to_string()),
+        (BACKEND, "the backend demo service".to_string()),
+    ];
+    for sidecar in SIDECARS {
+        for (addr, listener) in [
+            (sidecar.inbound, "inbound listener"),
+            (sidecar.outbound, "outbound listener"),
+            (sidecar.admin, "admin server"),
+        ] {
+            ports.push((addr, format!("{}'s {listener}", sidecar.name)));
+        }
+    }
+    ports
+}
 
 const LOADS: [&str; 2] = ["load-inbound", "load-outbound"];
 
@@ -58,6 +112,7 @@ pub struct DemoArgs {
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let bin = build()?;
+    workspace::build_plugins()?;
     ensure_ports_free()?;
     // From here on Ctrl-C and SIGTERM stop the services instead of killing
     // xtask and leaving them behind.
@@ -76,15 +131,24 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
 
 fn build() -> anyhow::Result<PathBuf> {
     let status = workspace::cargo()
-        .args(["build", "-p", "weft-proxy", "-p", "weft-demo", "--bins"])
+        .args([
+            "build",
+            "-p",
+            "weft-proxy",
+            "-p",
+            "weft-demo",
+            "-p",
+            "weft-controller",
+        ])
+        .arg("--bins")
         .status()
         .context("running cargo build")?;
     ensure!(
         status.success(),
-        "building weft-proxy and weft-demo failed ({status})"
+        "building weft-proxy, weft-demo and weft-controller failed ({status})"
     );
     let bin = workspace::debug_dir();
-    for name in ["weft-proxy", "weft-demo"] {
+    for name in ["weft-proxy", "weft-demo", "weft-controller"] {
         ensure!(
             bin.join(name).is_file(),
             "cargo build did not produce {}",
@@ -97,7 +161,7 @@ fn build() -> anyhow::Result<PathBuf> {
 /// Checked up front so a busy port is reported by name, not as one
 /// service's bind error among the others' logs.
 fn ensure_ports_free() -> anyhow::Result<()> {
-    for (addr, role) in PORTS {
+    for (addr, role) in ports() {
         if let Err(error) = std::net::TcpListener::bind(addr) {
             bail!(
                 "cannot use port {} for {role} on {addr}: {error}; stop whatever holds it (see `ss -ltnp 'sport = :{}'`) and try again",
@@ -110,6 +174,12 @@ fn ensure_ports_free() -> anyhow::Result<()> {
 }
 
 fn start(services: &mut Services, bin: &Path) -> anyhow::Result<()> {
+    let mut controller = Command::new(bin.join("weft-controller"));
+    controller
+        .env("WEFT_CONTROLLER_DIR", workspace::root().join(MESH_DIR))
+        .env("WEFT_CONTROLLER_LISTEN_ADDR", CONTROLLER.to_string());
+    services.start("weft-controller", controller, Stderr::Tee)?;
+
     let demo = bin.join("weft-demo");
     for (name, addr) in [("app", APP), ("backend", BACKEND)] {
         let mut command = Command::new(&demo);
@@ -118,21 +188,33 @@ fn start(services: &mut Services, bin: &Path) -> anyhow::Result<()> {
         services.wait_for_line(name, SERVICE_START_LIMIT)?;
     }
 
-    let mut proxy = Command::new(bin.join("weft-proxy"));
-    proxy
-        .env("WEFT_PROXY_INBOUND_APP_ADDR", APP.to_string())
-        .env("WEFT_PROXY_INBOUND_LISTEN_ADDR", INBOUND.to_string())
-        .env("WEFT_PROXY_OUTBOUND_LISTEN_ADDR", OUTBOUND.to_string())
-        .env("WEFT_PROXY_ADMIN_LISTEN_ADDR", ADMIN.to_string());
-    services.start("weft-proxy", proxy, Stderr::Tee)?;
-    wait_until_proxy_ready(services)?;
+    for sidecar in SIDECARS {
+        let mut proxy = Command::new(bin.join("weft-proxy"));
+        proxy
+            .env("WEFT_PROXY_CONTROLLER_ADDR", format!("http://{CONTROLLER}"))
+            .env("WEFT_PROXY_WORKLOAD", sidecar.workload)
+            .env(
+                "WEFT_PROXY_INBOUND_LISTEN_ADDR",
+                sidecar.inbound.to_string(),
+            )
+            .env(
+                "WEFT_PROXY_OUTBOUND_LISTEN_ADDR",
+                sidecar.outbound.to_string(),
+            )
+            .env("WEFT_PROXY_ADMIN_LISTEN_ADDR", sidecar.admin.to_string());
+        if let Some(app) = sidecar.app {
+            proxy.env("WEFT_PROXY_INBOUND_APP_ADDR", app.to_string());
+        }
+        services.start(sidecar.name, proxy, Stderr::Tee)?;
+        wait_until_ready(services, sidecar)?;
+    }
 
     let [load_inbound, load_outbound] = LOADS;
     let mut inbound = Command::new(&demo);
     inbound.args([
         "load",
         "--target",
-        &format!("http://{INBOUND}/"),
+        &format!("http://{}/", APP_SIDECAR.inbound),
         "--rps",
         "20",
     ]);
@@ -141,7 +223,7 @@ fn start(services: &mut Services, bin: &Path) -> anyhow::Result<()> {
     outbound.args([
         "load",
         "--target",
-        &format!("http://{OUTBOUND}/"),
+        &format!("http://{}/", LOAD_SIDECAR.outbound),
         "--host",
         &BACKEND.to_string(),
         "--rps",
@@ -150,19 +232,21 @@ fn start(services: &mut Services, bin: &Path) -> anyhow::Result<()> {
     services.start(load_outbound, outbound, Stderr::Inherit)
 }
 
-fn wait_until_proxy_ready(services: &mut Services) -> anyhow::Result<()> {
+fn wait_until_ready(services: &mut Services, sidecar: &Sidecar) -> anyhow::Result<()> {
+    let admin = sidecar.admin;
     let deadline = std::time::Instant::now() + PROXY_READY_LIMIT;
     loop {
-        let ready = http_get::get(ADMIN, &ADMIN.to_string(), "/ready");
+        let ready = http_get::get(admin, &admin.to_string(), "/ready");
         if ready.is_ok_and(|reply| reply.status == 200) {
             return Ok(());
         }
         services.ensure_all_running()?;
         if std::time::Instant::now() > deadline {
             bail!(
-                "weft-proxy was not ready within {PROXY_READY_LIMIT:?}: GET http://{ADMIN}/ready never answered 200\n\
-                 weft-proxy's stderr:\n{}",
-                services.stderr_of("weft-proxy")
+                "{} was not ready within {PROXY_READY_LIMIT:?}: GET http://{admin}/ready never answered 200\n\
+                 its stderr:\n{}",
+                sidecar.name,
+                services.stderr_of(sidecar.name)
             );
         }
         services.idle(READY_POLL)?;
@@ -170,20 +254,45 @@ fn wait_until_proxy_ready(services: &mut Services) -> anyhow::Result<()> {
 }
 
 fn print_instructions() {
+    let (app, load, backend) = (APP_SIDECAR, LOAD_SIDECAR, BACKEND_SIDECAR);
     let tries = [
-        (format!("curl http://{INBOUND}/"), "inbound -> app"),
         (
-            format!("curl -H 'Host: {BACKEND}' http://{OUTBOUND}/"),
-            "outbound -> backend",
+            format!("curl http://{}/", app.inbound),
+            "through app's sidecar",
         ),
         (
-            format!("curl http://{ADMIN}/metrics"),
-            "the proxy's metrics",
+            format!("curl -i http://{}/admin", app.inbound),
+            "403: the authz plugin",
+        ),
+        (
+            format!("curl -H 'Host: {BACKEND}' http://{}/", load.outbound),
+            "split: backend 9 times in 10",
+        ),
+        (
+            format!("curl http://{}/metrics", app.admin),
+            "golden metrics from the metrics plugin",
+        ),
+        (
+            format!("curl http://{}/metrics", load.admin),
+            "the split's choices",
+        ),
+        (
+            format!("curl http://{}/metrics", backend.admin),
+            "backend's sidecar",
         ),
     ];
-    println!("\nThe Weft demo is running (weft-proxy logs on stderr, load reports below).\n");
+    println!(
+        "\nThe Weft local mesh is running: weft-controller serves {MESH_DIR}/ on {CONTROLLER},"
+    );
+    println!(
+        "three sidecars take their plugin chains from it (logs on stderr, load reports below).\n"
+    );
     for (command, what) in tries {
-        println!("  {command:<53} # {what}");
+        println!("  {command:<58} # {what}");
     }
-    println!("\nCtrl-C stops everything.\n");
+    println!(
+        "\nEdit a WasmPlugin in {MESH_DIR}/plugins.yaml (say, authz's pathPrefixes) and save:\n\
+         every sidecar running it swaps the new chain in within a second, while serving.\n\
+         \nCtrl-C stops everything.\n"
+    );
 }

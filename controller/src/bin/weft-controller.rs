@@ -10,7 +10,8 @@ use clap::Parser;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing_subscriber::EnvFilter;
 use weft_controller::api::PluginApi;
-use weft_controller::state::{State, follow_directory};
+use weft_controller::modules::Modules;
+use weft_controller::state::{follow_directory, read_state};
 
 #[derive(Parser)]
 #[command(name = "weft-controller", version, about)]
@@ -39,7 +40,9 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = weft_plugins::Runtime::new().context("starting the plugin runtime")?;
-    let (publish, state) = tokio::sync::watch::channel(Arc::new(State::empty()));
+    // Read before listening, so the first proxies find their workloads.
+    let first = read_state(&args.dir, &runtime, &Modules::default());
+    let (publish, state) = tokio::sync::watch::channel(Arc::new(first));
     let dir = args.dir.clone();
     std::thread::spawn(move || follow_directory(dir, runtime, publish));
 

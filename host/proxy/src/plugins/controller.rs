@@ -61,7 +61,7 @@ impl std::fmt::Display for Workload {
 enum SyncError {
     #[error("cannot reach the controller: {0}")]
     Connect(#[from] tonic::transport::Error),
-    #[error("the controller answered {}: {}", .0.code(), .0.message())]
+    #[error("the controller answered {:?}: {}", .0.code(), .0.message())]
     Status(#[from] tonic::Status),
     #[error("module {sha256} from the controller hashes to {actual}")]
     Digest { sha256: String, actual: String },
