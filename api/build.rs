@@ -6,7 +6,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure().compile_with_config(
         config,
-        &["proto/weft/plugins/v1alpha1/plugins.proto"],
+        &[
+            "proto/weft/plugins/v1alpha1/plugins.proto",
+            "proto/weft/inspect/v1alpha1/inspect.proto",
+        ],
         &["proto"],
     )?;
     println!("cargo:rerun-if-changed=proto");

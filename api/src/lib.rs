@@ -5,3 +5,8 @@
 pub mod plugins {
     tonic::include_proto!("weft.plugins.v1alpha1");
 }
+
+/// `weft.inspect.v1alpha1`: what the controller knows, for the `weft` CLI.
+pub mod inspect {
+    tonic::include_proto!("weft.inspect.v1alpha1");
+}

@@ -137,6 +137,11 @@ impl Index {
         self.plugins.get(plugin)
     }
 
+    /// Every WasmPlugin, with its verdict.
+    pub fn plugins(&self) -> impl Iterator<Item = (&PluginRef, &PluginState)> {
+        self.plugins.iter()
+    }
+
     /// Every WasmPlugin the index refuses, and why.
     pub fn rejected_plugins(&self) -> impl Iterator<Item = (&PluginRef, &Rejection)> {
         self.plugins

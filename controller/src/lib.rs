@@ -7,6 +7,7 @@
 pub mod api;
 pub mod crd;
 pub mod index;
+pub mod inspect;
 pub mod local;
 pub mod module_source;
 pub mod modules;

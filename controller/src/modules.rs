@@ -10,7 +10,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use weft_plugins::{ChainSpec, FailurePolicy as ProxyPolicy, PluginSpec, Runtime};
 
-use crate::index::ResolvedPlugin;
+use crate::index::{PluginRef, ResolvedPlugin};
 use crate::module_source::ModuleSource;
 
 /// Checked modules, and why the others were refused.
@@ -20,6 +20,8 @@ pub struct Modules {
     bytes: HashMap<String, Arc<Vec<u8>>>,
     /// Per plugin (by resource and source): its module's sha256 or why not.
     checked: BTreeMap<ModuleKey, Result<String, String>>,
+    /// The last check of each WasmPlugin's module, for status and the CLI.
+    by_resource: BTreeMap<PluginRef, Result<String, String>>,
 }
 
 /// What decides a module check: the source, the declared digest, and the
@@ -51,6 +53,13 @@ impl Modules {
         }
     }
 
+    /// The last check of `plugin`'s module; `None` if no workload runs it.
+    pub fn of_resource(&self, plugin: &PluginRef) -> Option<Result<&str, &str>> {
+        self.by_resource
+            .get(plugin)
+            .map(|checked| checked.as_deref().map_err(String::as_str))
+    }
+
     pub fn bytes(&self, sha256: &str) -> Option<Arc<Vec<u8>>> {
         self.bytes.get(sha256).cloned()
     }
@@ -75,6 +84,9 @@ impl Modules {
             if let Err(reason) = &result {
                 tracing::warn!(plugin = %plugin.resource, %reason, "module refused");
             }
+            modules
+                .by_resource
+                .insert(plugin.resource.clone(), result.clone());
             modules.checked.insert(key, result);
         }
         modules

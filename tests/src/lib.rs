@@ -50,3 +50,12 @@ where
         }
     }
 }
+
+/// A file's or module's sha256, as lowercase hex (how Weft names modules).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -232,3 +232,80 @@ async fn the_proxy_keeps_serving_through_a_controller_outage() {
     );
     drop(controller);
 }
+
+#[tokio::test]
+async fn the_cli_lists_workloads_and_says_why_a_plugin_was_rejected() {
+    let add_header = plugins::component("add_header");
+    let mesh = Mesh::new("cli");
+    mesh.stamp(&add_header, "one", None);
+    mesh.write(
+        "workloads.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n  annotations:\n    \
+         weft.io/plugins: stamp,broken\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  \
+         namespace: demo\n",
+    );
+    mesh.write(
+        "broken.yaml",
+        &format!(
+            "apiVersion: weft.io/v1alpha1\nkind: WasmPlugin\nmetadata:\n  name: broken\n  \
+             namespace: demo\nspec:\n  url: file://{}\n  sha256: not-hex\n",
+            add_header.display()
+        ),
+    );
+    let controller =
+        RunningController::spawn(&mesh.resources(), "127.0.0.1:0".parse().unwrap()).await;
+    let sha256 = weft_tests::sha256_hex(&std::fs::read(&add_header).unwrap());
+
+    let (code, workloads) = weft(&controller, &["workloads"]).await;
+    assert_eq!(code, Some(0), "{workloads}");
+    let app = workloads
+        .lines()
+        .find(|line| line.starts_with("demo/app "))
+        .unwrap_or_else(|| panic!("no demo/app line:\n{workloads}"));
+    assert!(
+        app.contains(&format!("stamp@{}", &sha256[..12])),
+        "{workloads}"
+    );
+    assert!(
+        workloads.contains("problem:") && workloads.contains("broken"),
+        "{workloads}"
+    );
+
+    let (code, plugins) = weft(&controller, &["plugins", "--namespace", "demo"]).await;
+    assert_eq!(
+        code,
+        Some(2),
+        "a rejected plugin makes `weft plugins` exit 2: {plugins}"
+    );
+    let line = |name: &str| {
+        plugins
+            .lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} line:\n{plugins}"))
+            .to_string()
+    };
+    assert!(
+        line("demo/stamp ").contains(&format!("accepted  sha256 {sha256}")),
+        "{plugins}"
+    );
+    assert!(
+        line("demo/broken ").contains("rejected  InvalidSha256"),
+        "{plugins}"
+    );
+}
+
+/// Runs the `weft` CLI against `controller`: its exit code and stdout.
+async fn weft(controller: &RunningController, args: &[&str]) -> (Option<i32>, String) {
+    let output = tokio::process::Command::new(weft_tests::binaries::path("weft"))
+        .arg("--controller")
+        .arg(controller.url())
+        .args(args)
+        .output();
+    let output = tokio::time::timeout(weft_tests::PATIENCE, output)
+        .await
+        .expect("weft answers in time")
+        .expect("running weft");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    (output.status.code(), format!("{stdout}{stderr}"))
+}

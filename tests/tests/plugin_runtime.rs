@@ -259,7 +259,7 @@ fn compiled_components_are_kept_on_disk_and_checked_before_use() {
     };
     let first = Runtime::new().unwrap().with_disk_cache(dir.clone());
     cached(&first, "stamp", "add_header").unwrap();
-    let digest = sha256_hex(&std::fs::read(plugins::component("add_header")).unwrap());
+    let digest = weft_tests::sha256_hex(&std::fs::read(plugins::component("add_header")).unwrap());
     let entry = dir.join(format!("{digest}.cwasm"));
     assert!(entry.exists(), "compiling left {} behind", entry.display());
 
@@ -267,7 +267,7 @@ fn compiled_components_are_kept_on_disk_and_checked_before_use() {
     // planting add_header's code under deny_all's digest.
     let planted = dir.join(format!(
         "{}.cwasm",
-        sha256_hex(&std::fs::read(plugins::component("deny_all")).unwrap())
+        weft_tests::sha256_hex(&std::fs::read(plugins::component("deny_all")).unwrap())
     ));
     std::fs::copy(&entry, &planted).unwrap();
     let second = Runtime::new().unwrap().with_disk_cache(dir.clone());
@@ -292,12 +292,4 @@ fn compiled_components_are_kept_on_disk_and_checked_before_use() {
         "deny_all's own code ran: {outcome:?}"
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

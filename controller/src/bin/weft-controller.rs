@@ -10,6 +10,7 @@ use clap::Parser;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing_subscriber::EnvFilter;
 use weft_controller::api::PluginApi;
+use weft_controller::inspect::InspectApi;
 use weft_controller::modules::Modules;
 use weft_controller::state::{follow_directory, read_state};
 
@@ -51,7 +52,8 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(addr = %listener.local_addr()?, dir = %args.dir.display(), "listening");
     tonic::transport::Server::builder()
-        .add_service(PluginApi::new(state).into_service())
+        .add_service(PluginApi::new(state.clone()).into_service())
+        .add_service(InspectApi::new(state).into_service())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown())
         .await
         .context("serving the plugin API")
