@@ -137,7 +137,7 @@ mod tests {
         };
         let text = render_workloads(&workloads);
         assert!(text.contains("demo/app"), "{text}");
-        assert!(text.contains("authz@0123456789ab "), "{text}");
+        assert!(text.contains("authz@0123456789ab\n"), "{text}");
         assert!(
             text.contains("  problem: plugin retry refused: bad"),
             "{text}"
