@@ -148,7 +148,7 @@ fn build() -> anyhow::Result<PathBuf> {
         "building weft-proxy, weft-demo and weft-controller failed ({status})"
     );
     let bin = workspace::debug_dir();
-    for name in ["weft-proxy", "weft-demo", "weft-controller"] {
+    for name in ["weft-proxy", "weft-demo", "weft-controller", "weft"] {
         ensure!(
             bin.join(name).is_file(),
             "cargo build did not produce {}",
@@ -279,6 +279,14 @@ fn print_instructions() {
         (
             format!("curl http://{}/metrics", backend.admin),
             "backend's sidecar",
+        ),
+        (
+            "target/debug/weft workloads".to_string(),
+            "which plugins each sidecar runs",
+        ),
+        (
+            "target/debug/weft plugins".to_string(),
+            "every WasmPlugin, and why one was rejected",
         ),
     ];
     println!(
