@@ -17,7 +17,6 @@
 mod check;
 mod http_get;
 mod services;
-mod stop_signal;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};

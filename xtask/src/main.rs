@@ -1,8 +1,11 @@
 //! `cargo xtask`: the project's chores, written in Rust so they run wherever
 //! cargo does, with nothing else to install first.
 
+mod bench;
 mod bench_plugins;
 mod demo;
+mod harness;
+mod stop_signal;
 mod test;
 mod workspace;
 
@@ -25,6 +28,11 @@ enum Command {
     Test(test::TestArgs),
     /// Measure the plugin runtime: hook call cost, requests through chains of 0, 1 and 4 plugins, and RSS.
     BenchPlugins(bench_plugins::BenchPluginsArgs),
+    /// Measure Weft beside Envoy, nginx and HAProxy (installing them) and write docs/benchmarks.md.
+    Bench(bench::BenchArgs),
+    /// `cargo xtask bench`'s fixed-rate load generator, run pinned in a process of its own.
+    #[command(hide = true)]
+    BenchFixedRate(bench::FixedRateArgs),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -32,5 +40,9 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Test(args) => test::run(&args),
         Command::BenchPlugins(args) => bench_plugins::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::BenchFixedRate(args) => {
+            bench::fixed_rate_generator(&args).map(|()| ExitCode::SUCCESS)
+        }
     }
 }

@@ -14,8 +14,6 @@ use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::stop_signal;
-
 /// Enough of a failing proxy's log to explain it, without flooding.
 const STDERR_TAIL_LINES: usize = 200;
 /// How often to look for services that exited on their own.
@@ -58,7 +56,10 @@ pub struct Services {
 impl Services {
     pub fn new() -> anyhow::Result<Self> {
         let (events_sender, events) = mpsc::channel();
-        stop_signal::forward_to(events_sender.clone())?;
+        let stop = events_sender.clone();
+        crate::stop_signal::on_stop(move || {
+            let _ = stop.send(Event::Stop);
+        })?;
         Ok(Self {
             running: Vec::new(),
             events_sender,

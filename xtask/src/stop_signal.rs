@@ -1,16 +1,14 @@
-//! Turning SIGINT and SIGTERM into an event, so xtask stops its services
-//! instead of dying and leaving them behind. tokio's handlers are the safe
-//! way to catch signals; blocking them and calling sigwait would not do,
-//! because services would inherit the blocked mask and ignore SIGTERM.
-
-use std::sync::mpsc::Sender;
+//! SIGINT and SIGTERM, caught so xtask stops its child processes instead
+//! of dying and leaving them behind. tokio's handlers are the safe way to
+//! catch signals; blocking them and calling sigwait would not do, because
+//! children would inherit the blocked mask and ignore SIGTERM.
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::services::Event;
-
-pub fn forward_to(events: Sender<Event>) -> anyhow::Result<()> {
+/// Calls `on_stop` (on a thread of its own) at the first SIGINT or SIGTERM;
+/// a second one means "stop waiting" and exits at once.
+pub fn on_stop(on_stop: impl FnOnce() + Send + 'static) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -31,15 +29,12 @@ pub fn forward_to(events: Sender<Event>) -> anyhow::Result<()> {
                     _ = interrupt.recv() => {}
                     _ = terminate.recv() => {}
                 }
-                if events.send(Event::Stop).is_err() {
-                    return;
-                }
-                // A second Ctrl-C means "stop waiting for the services".
+                on_stop();
                 tokio::select! {
                     _ = interrupt.recv() => {}
                     _ = terminate.recv() => {}
                 }
-                eprintln!("signalled again: exiting without waiting for the services");
+                eprintln!("signalled again: exiting without waiting for child processes");
                 std::process::exit(130);
             });
         })

@@ -1,0 +1,270 @@
+//! Starting each target in front of the upstream, pinned to the proxy CPU,
+//! from the configuration templates in `bench/`, with its files and log
+//! in a directory of its own.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, anyhow, bail};
+
+use super::Target;
+use super::measure::Endpoint;
+use super::setup::Setup;
+use crate::harness::processes::{Processes, pinned};
+use crate::harness::weft::{self, SHIPPED_PLUGINS};
+use crate::harness::{self, PROXY_CPU, free_ports, loopback, wait_for_200};
+
+const ENVOY_TEMPLATE: &str = include_str!("../../../bench/envoy.yaml");
+const ENVOY_WASM_FILTER: &str = include_str!("../../../bench/envoy-wasm-filter.yaml");
+const NGINX_TEMPLATE: &str = include_str!("../../../bench/nginx.conf");
+const HAPROXY_TEMPLATE: &str = include_str!("../../../bench/haproxy.cfg");
+
+/// What every target is started with.
+pub struct Peer<'a> {
+    pub setup: &'a Setup,
+    /// The upstream.
+    pub app: SocketAddr,
+    /// This target's configuration and log.
+    pub dir: &'a Path,
+    /// The target's position in the run, to keep Envoys apart.
+    pub index: usize,
+}
+
+impl Peer<'_> {
+    pub fn start(&self, target: Target, processes: &mut Processes) -> anyhow::Result<Endpoint> {
+        match target {
+            Target::Direct => Ok(Endpoint {
+                pid: None,
+                http1: self.app,
+                http2: self.app,
+            }),
+            Target::Weft => self.weft(processes, None),
+            Target::WeftPlugins => {
+                let chain = self.dir.join("plugins.json");
+                let components = &self.setup.components;
+                weft::write_chain_file(&chain, components, &SHIPPED_PLUGINS, self.app)?;
+                self.weft(processes, Some(&chain))
+            }
+            Target::Envoy => self.envoy(processes, None),
+            Target::EnvoyWasm => {
+                let filter = self
+                    .setup
+                    .envoy_filter
+                    .as_ref()
+                    .map_err(|reason| anyhow!("{reason}"))?;
+                self.envoy(processes, Some(filter))
+            }
+            Target::Nginx => self.nginx(processes),
+            Target::Haproxy => self.haproxy(processes),
+        }
+    }
+
+    /// The end of the target's log, to explain a failure.
+    pub fn log_tail(&self, target: Target) -> String {
+        let log = self.log_path(target);
+        format!("{}'s log:\n{}", target.name(), harness::tail(&log))
+    }
+
+    fn log_path(&self, target: Target) -> PathBuf {
+        self.dir.join(format!("{}.log", target.name()))
+    }
+
+    fn weft(&self, processes: &mut Processes, chain: Option<&Path>) -> anyhow::Result<Endpoint> {
+        let log = self.dir.join("weft-proxy.log");
+        let proxy = weft::Proxy {
+            bin: &self.setup.bin,
+            app: self.app,
+            chain,
+            log: &log,
+        }
+        .start(processes)?;
+        // One listener detects HTTP/1.1 and HTTP/2.
+        Ok(Endpoint {
+            pid: Some(proxy.pid),
+            http1: proxy.inbound,
+            http2: proxy.inbound,
+        })
+    }
+
+    fn envoy(&self, processes: &mut Processes, filter: Option<&Path>) -> anyhow::Result<Endpoint> {
+        let envoy = self
+            .setup
+            .envoy
+            .as_ref()
+            .map_err(|reason| anyhow!("{reason}"))?;
+        let [listen, admin] = free_ports()?;
+        let wasm_filter = match filter {
+            Some(path) => render(ENVOY_WASM_FILTER, &[("filter_path", path_text(path)?)])?,
+            None => String::new(),
+        };
+        let config = render(
+            ENVOY_TEMPLATE,
+            &[
+                ("admin_port", admin.to_string()),
+                ("listen_port", listen.to_string()),
+                ("upstream_port", self.app.port().to_string()),
+                ("wasm_filter", wasm_filter.trim_end().to_string()),
+            ],
+        )?;
+        let config_path = self.write(&config, "envoy.yaml")?;
+        let mut command = pinned(PROXY_CPU, envoy);
+        command
+            .arg("-c")
+            .arg(&config_path)
+            .args(["--concurrency", "1", "--log-level", "warn"])
+            // Envoys sharing a base id share memory for hot restarts.
+            .args(["--base-id", &self.envoy_base_id().to_string()]);
+        let target = if filter.is_some() {
+            Target::EnvoyWasm
+        } else {
+            Target::Envoy
+        };
+        let pid = self.spawn(processes, target, "envoy", &mut command)?;
+        let admin = loopback(admin);
+        wait_for_200(processes, admin, &admin.to_string(), "/ready")
+            .with_context(|| self.log_tail(target))?;
+        let listen = loopback(listen);
+        Ok(Endpoint {
+            pid: Some(pid),
+            http1: listen,
+            http2: listen,
+        })
+    }
+
+    /// Apart from every other Envoy on the machine: ours by pid, and each
+    /// of ours by its position.
+    fn envoy_base_id(&self) -> u64 {
+        u64::from(std::process::id()) * 16 + self.index as u64
+    }
+
+    fn nginx(&self, processes: &mut Processes) -> anyhow::Result<Endpoint> {
+        let [http1, http2] = free_ports()?;
+        let prefix = path_text(self.dir)?;
+        let config = render(
+            NGINX_TEMPLATE,
+            &[
+                ("prefix", prefix.clone()),
+                ("listen_port", http1.to_string()),
+                ("h2_port", http2.to_string()),
+                ("upstream_port", self.app.port().to_string()),
+            ],
+        )?;
+        let config_path = self.write(&config, "nginx.conf")?;
+        let mut command = pinned(PROXY_CPU, "nginx");
+        command
+            .args(["-p", &prefix, "-e", &format!("{prefix}/error.log"), "-c"])
+            .arg(&config_path);
+        let pid = self.spawn(processes, Target::Nginx, "nginx", &mut command)?;
+        Ok(Endpoint {
+            pid: Some(pid),
+            http1: loopback(http1),
+            http2: loopback(http2),
+        })
+    }
+
+    fn haproxy(&self, processes: &mut Processes) -> anyhow::Result<Endpoint> {
+        let [http1, http2] = free_ports()?;
+        let config = render(
+            HAPROXY_TEMPLATE,
+            &[
+                ("listen_port", http1.to_string()),
+                ("h2_port", http2.to_string()),
+                ("upstream_port", self.app.port().to_string()),
+            ],
+        )?;
+        let config_path = self.write(&config, "haproxy.cfg")?;
+        let mut command = pinned(PROXY_CPU, "haproxy");
+        // -db: stay in the foreground, one process.
+        command.arg("-db").arg("-f").arg(&config_path);
+        let pid = self.spawn(processes, Target::Haproxy, "haproxy", &mut command)?;
+        Ok(Endpoint {
+            pid: Some(pid),
+            http1: loopback(http1),
+            http2: loopback(http2),
+        })
+    }
+
+    fn write(&self, text: &str, name: &str) -> anyhow::Result<PathBuf> {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Starts `command` with its output in the target's log; returns its pid.
+    fn spawn(
+        &self,
+        processes: &mut Processes,
+        target: Target,
+        name: &'static str,
+        command: &mut Command,
+    ) -> anyhow::Result<u32> {
+        let log_path = self.log_path(target);
+        let log =
+            File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+        command.stdout(log.try_clone()?).stderr(log);
+        Ok(processes.spawn(name, command)?.id())
+    }
+}
+
+fn path_text(path: &Path) -> anyhow::Result<String> {
+    path.to_str()
+        .map(str::to_string)
+        .with_context(|| format!("{} is not UTF-8", path.display()))
+}
+
+/// `template` with each `{{name}}` replaced by its value; a placeholder left
+/// unfilled is a mistake in the template or here.
+fn render(template: &str, values: &[(&str, String)]) -> anyhow::Result<String> {
+    let mut text = template.to_string();
+    for (name, value) in values {
+        text = text.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    if let Some(start) = text.find("{{") {
+        let rest = &text[start..];
+        let end = rest.find("}}").map_or(rest.len(), |end| end + 2);
+        bail!("the template leaves {} unfilled", &rest[..end]);
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_in_templates() {
+        let text = render(
+            "a {{x}} b {{y}} {{x}}",
+            &[("x", "1".into()), ("y", "2".into())],
+        );
+        assert_eq!(text.unwrap(), "a 1 b 2 1");
+        let error = render("a {{x}} {{z}}", &[("x", "1".into())]).unwrap_err();
+        assert_eq!(error.to_string(), "the template leaves {{z}} unfilled");
+    }
+
+    #[test]
+    fn fills_every_placeholder_of_the_shipped_templates() {
+        let port = || "1".to_string();
+        let templates = [
+            (
+                NGINX_TEMPLATE,
+                vec!["prefix", "listen_port", "h2_port", "upstream_port"],
+            ),
+            (
+                HAPROXY_TEMPLATE,
+                vec!["listen_port", "h2_port", "upstream_port"],
+            ),
+            (ENVOY_WASM_FILTER, vec!["filter_path"]),
+            (
+                ENVOY_TEMPLATE,
+                vec!["admin_port", "listen_port", "upstream_port", "wasm_filter"],
+            ),
+        ];
+        for (template, names) in templates {
+            let values: Vec<(&str, String)> = names.into_iter().map(|n| (n, port())).collect();
+            render(template, &values).unwrap();
+        }
+    }
+}

@@ -1,0 +1,175 @@
+use super::*;
+use crate::bench::measure::Load;
+
+fn measured(per_second: f64, cpu: Option<f64>) -> Measurement {
+    Measurement {
+        load: Load {
+            requests: (per_second * 10.0) as u64,
+            per_second,
+            p50_ms: 0.48,
+            p99_ms: 1.8,
+            p999_ms: Some(3.25),
+            errors: 0,
+        },
+        cpu_s_per_10k: cpu,
+        rss_load_kb: cpu.map(|_| 15 * 1024),
+        others_on_proxy_cpu_pct: cpu.map(|_| 1.0),
+    }
+}
+
+fn ran(target: Target, per_second: f64, cpu: Option<f64>) -> TargetResult {
+    TargetResult {
+        target,
+        outcome: Ok(Figures {
+            rss_idle_kb: cpu.map(|_| 12 * 1024),
+            http1: Ok(measured(per_second, cpu)),
+            fixed_rate: Ok(measured(2000.0, cpu)),
+            http2: Ok(measured(per_second, cpu)),
+        }),
+    }
+}
+
+fn report() -> Report {
+    let mut weft = ran(Target::Weft, 60_000.0, Some(0.16));
+    if let Ok(figures) = &mut weft.outcome {
+        figures.http2 = Err("h2load failed (exit status: 1):\nconnect: refused | x".into());
+    }
+    let mut envoy = ran(Target::Envoy, 20_000.0, Some(0.49));
+    if let Ok(Figures {
+        http1: Ok(measured),
+        ..
+    }) = &mut envoy.outcome
+    {
+        measured.others_on_proxy_cpu_pct = Some(37.4);
+    }
+    Report {
+        environment: Environment {
+            date: "2026-11-23 03:00 UTC".into(),
+            cpus: 2,
+            cpu_model: "Test CPU".into(),
+            memory_kb: 24 * 1024 * 1024,
+            os: "Debian GNU/Linux 12 (bookworm)".into(),
+            kernel: "6.1.0".into(),
+            load_average: "0.10 0.20 0.30".into(),
+            versions: vec![("nginx", "nginx version: nginx/1.22.1".into())],
+        },
+        command: "cargo xtask bench --quick".into(),
+        seconds: 3,
+        results: vec![
+            ran(Target::Direct, 120_000.0, None),
+            weft,
+            envoy,
+            TargetResult {
+                target: Target::Nginx,
+                outcome: Err("`nginx` not found (nginx: apt-get failed)".into()),
+            },
+            ran(Target::Haproxy, 55_000.0, Some(0.17)),
+        ],
+    }
+}
+
+fn row<'a>(markdown: &'a str, section: &str, label: &str) -> &'a str {
+    let start = markdown.find(section).expect("the section is there");
+    markdown[start..]
+        .lines()
+        .find(|line| line.starts_with(&format!("| {label} |")))
+        .expect("the row is there")
+}
+
+#[test]
+fn puts_ratios_beside_the_figures() {
+    let markdown = report().markdown();
+    let weft = row(&markdown, "## HTTP/1.1 keep-alive", "Weft, no plugins");
+    assert_eq!(
+        weft,
+        "| Weft, no plugins | 60000 | 1.09 | 3.00 | 0.48 | 1.80 | 0.160 | 0.94 | 0.33 \
+         | 12.0 | 15.0 | 0 |"
+    );
+    let direct = row(
+        &markdown,
+        "## HTTP/1.1 keep-alive",
+        "upstream direct (the limit)",
+    );
+    assert_eq!(
+        direct,
+        "| upstream direct (the limit) | 120000 | 2.18 | 6.00 | 0.48 | 1.80 | — | — | — \
+         | — | — | 0 |"
+    );
+    let fixed = row(&markdown, "## HTTP/1.1 at a fixed rate", "HAProxy");
+    assert_eq!(
+        fixed,
+        "| HAProxy | 2000 | 0.48 | 1.80 | 3.25 | 0.170 | 1.00 | 0.35 | 15.0 | 0 |"
+    );
+}
+
+#[test]
+fn says_why_a_target_or_a_load_is_missing() {
+    let markdown = report().markdown();
+    let nginx = row(&markdown, "## HTTP/2", "nginx");
+    assert_eq!(
+        nginx,
+        "| nginx | unavailable: `nginx` not found (nginx: apt-get failed) \
+         |  |  |  |  |  |  |  |  |  |  |"
+    );
+    let weft = row(&markdown, "## HTTP/2", "Weft, no plugins");
+    assert!(weft.starts_with("| Weft, no plugins | failed: h2load failed (exit status: 1): |"));
+    assert!(markdown.contains("## gRPC unary\n\nNot measured: "));
+    assert!(markdown.contains("- **Command**: `cargo xtask bench --quick`"));
+    assert!(markdown.contains("nginx: `nginx version: nginx/1.22.1`"));
+}
+
+#[test]
+fn calls_out_runs_that_shared_the_proxy_cpu() {
+    let markdown = report().markdown();
+    assert!(markdown.contains("again on a quiet machine: Envoy HTTP/1.1 37 %.\n"));
+    let mut quiet = report();
+    quiet.results.retain(|r| r.target != Target::Envoy);
+    assert!(
+        quiet
+            .markdown()
+            .contains("other processes used under 5 % of CPU 1 during every measured run (")
+    );
+}
+
+#[test]
+fn keeps_every_table_rectangular() {
+    let markdown = report().markdown();
+    let tables: Vec<Vec<&str>> = markdown
+        .split("\n\n")
+        .map(|block| block.lines().filter(|l| l.starts_with('|')).collect())
+        .filter(|lines: &Vec<&str>| !lines.is_empty())
+        .collect();
+    assert_eq!(tables.len(), 3);
+    for table in tables {
+        let columns = |line: &str| line.replace("\\|", "").matches('|').count();
+        let header = columns(table[0]);
+        assert!(
+            table.iter().all(|line| columns(line) == header),
+            "{table:#?}"
+        );
+    }
+}
+
+#[test]
+fn keeps_raw_figures_and_reasons_in_json() {
+    let json = report().json();
+    assert_eq!(json["seconds_per_load"], 3);
+    assert_eq!(json["machine"]["cpus"], 2);
+    assert_eq!(json["versions"]["nginx"], "nginx version: nginx/1.22.1");
+    let targets = json["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 5);
+    assert_eq!(targets[0]["name"], "direct");
+    assert_eq!(targets[0]["http1"]["cpu_s_per_10k"], Value::Null);
+    assert_eq!(targets[1]["http1"]["req_per_s"], 60_000.0);
+    assert_eq!(targets[1]["http1"]["rss_load_kb"], 15 * 1024);
+    assert_eq!(targets[2]["http1"]["others_on_proxy_cpu_pct"], 37.4);
+    assert_eq!(
+        targets[1]["http2"]["failed"],
+        "h2load failed (exit status: 1):\nconnect: refused | x"
+    );
+    assert_eq!(
+        targets[3]["unavailable"],
+        "`nginx` not found (nginx: apt-get failed)"
+    );
+    assert!(json["workloads"]["grpc"]["skipped"].is_string());
+}
