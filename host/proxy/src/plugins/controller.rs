@@ -91,7 +91,8 @@ pub async fn follow(plugins: Arc<Plugins>, addr: String, workload: Workload, dir
         match sync(&plugins, &addr, &workload, &dir, &mut wait).await {
             Ok(()) => tracing::info!(%addr, "the controller closed the stream; reconnecting"),
             Err(error) => {
-                tracing::warn!(%addr, %error, retry_in = ?wait, "plugin chain sync failed; the current chain keeps serving")
+                let error = crate::errors::error_chain(&error);
+                tracing::warn!(%addr, %error, retry_in = ?wait, "plugin chain sync failed; the current chain keeps serving");
             }
         }
         tokio::time::sleep(wait).await;
