@@ -80,7 +80,7 @@ enum SyncError {
 /// Follows the controller at `addr` for `workload`, until the process ends.
 /// Modules and the last chain are kept in `dir`.
 pub async fn follow(plugins: Arc<Plugins>, addr: String, workload: Workload, dir: PathBuf) {
-    let saved = dir.join("last-chain.json");
+    let saved = saved_chain(&dir, &workload);
     match restore(&plugins, &saved) {
         Ok(true) => tracing::info!("serving the last chain from the controller until it answers"),
         Ok(false) => {}
@@ -135,7 +135,7 @@ async fn sync(
                 Ok(runtime.load(&loaded, Path::new("/"))?)
             })
             .await?;
-        save(&spec, &dir.join("last-chain.json"));
+        save(&spec, &saved_chain(dir, workload));
         running = Some(chain.version);
     }
     Ok(())
@@ -225,6 +225,16 @@ fn spec(plugin: &wire::Plugin, module: PathBuf, sha256: String) -> PluginSpec {
         },
         directions,
     }
+}
+
+/// Where the workload's last chain is kept. Per workload: proxies on one
+/// machine may share the directory (modules are shared by sha256; chains
+/// are not).
+fn saved_chain(dir: &Path, workload: &Workload) -> PathBuf {
+    dir.join(format!(
+        "last-chain.{}.{}.json",
+        workload.namespace, workload.pod
+    ))
 }
 
 /// Keeps the chain for a restart while the controller is away.
