@@ -19,7 +19,19 @@ const CHAIN_LIMIT: Duration = Duration::from_secs(30);
 
 pub fn run(services: &mut Services) -> anyhow::Result<()> {
     let app = APP_SIDECAR.inbound;
-    wait_for_authz(services, app)?;
+    let load = LOAD_SIDECAR.outbound;
+    // Sidecars are ready before their chains arrive: wait for each chain's
+    // effect. Until app's chain is in, `/admin` reaches the app (404); then
+    // authz answers it 403. Until load's is in, nothing counts splits.
+    wait_for(services, "app's sidecar to run the authz plugin", || {
+        Ok(http_get::get(app, &app.to_string(), "/admin")?.status == 403)
+    })?;
+    wait_for(services, "load's sidecar to run the split plugin", || {
+        http_get::get(load, &BACKEND.to_string(), "/")?;
+        let admin = LOAD_SIDECAR.admin;
+        let metrics = http_get::get(admin, &admin.to_string(), "/metrics")?;
+        Ok(metrics.body.contains("outbound_split_requests_total{"))
+    })?;
     expect_replies(
         "app's sidecar",
         app,
@@ -29,12 +41,11 @@ pub fn run(services: &mut Services) -> anyhow::Result<()> {
     // The split sends 9 in 10 to backend and the rest to app.
     expect_replies(
         "load's sidecar",
-        LOAD_SIDECAR.outbound,
+        load,
         &BACKEND.to_string(),
         &["hello from backend\n", "hello from app\n"],
     )?;
     expect_metrics(APP_SIDECAR.admin, "request_total{direction=\"inbound\"")?;
-    expect_metrics(LOAD_SIDECAR.admin, "outbound_split_requests_total{")?;
     let mut load_ok = 0;
     for load in LOADS {
         let line = services.wait_for_line(load, LOAD_REPORT_LIMIT)?;
@@ -47,30 +58,29 @@ pub fn run(services: &mut Services) -> anyhow::Result<()> {
         load_ok += ok;
     }
     println!(
-        "demo check passed: the sidecars run the controller's chains (authz answered 403 for /admin), \
-         {REQUESTS_PER_LISTENER} requests through app's sidecar and {REQUESTS_PER_LISTENER} through \
-         load's split succeeded, golden and split metrics are counted, load generators had \
-         {load_ok} successes and no failures"
+        "demo check passed: the sidecars run the controller's chains (authz answered 403 for /admin, \
+         the split counts its choices), {REQUESTS_PER_LISTENER} requests through app's sidecar and \
+         {REQUESTS_PER_LISTENER} through load's split succeeded, golden metrics are counted, load \
+         generators had {load_ok} successes and no failures"
     );
     Ok(())
 }
 
-/// Until app's chain is in, `/admin` reaches the app (404); then authz
-/// answers it 403.
-fn wait_for_authz(services: &mut Services, addr: SocketAddr) -> anyhow::Result<()> {
+/// Polls `done` until it holds, within `CHAIN_LIMIT`.
+fn wait_for(
+    services: &mut Services,
+    what: &str,
+    mut done: impl FnMut() -> std::io::Result<bool>,
+) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + CHAIN_LIMIT;
     loop {
-        let reply = http_get::get(addr, &addr.to_string(), "/admin")
-            .with_context(|| format!("GET http://{addr}/admin failed"))?;
-        if reply.status == 403 {
+        if done().with_context(|| format!("waiting for {what}"))? {
             return Ok(());
         }
         services.ensure_all_running()?;
         if std::time::Instant::now() > deadline {
             bail!(
-                "app's sidecar did not run the authz plugin within {CHAIN_LIMIT:?} \
-                 (GET /admin answered {}); weft-controller's stderr:\n{}",
-                reply.status,
+                "timed out after {CHAIN_LIMIT:?} waiting for {what}; weft-controller's stderr:\n{}",
                 services.stderr_of("weft-controller")
             );
         }
