@@ -1,7 +1,7 @@
 //! Plugins distributed by the real controller from a directory of
-//! resources: a changed WasmPlugin reaches the proxy within 2 s under
-//! steady load with no failed request, a bad module is refused and the old
-//! plugin keeps serving, and the proxy rides out a controller outage.
+//! resources: a changed config or module reaches every proxy within 2 s
+//! under steady load with no failed request, a bad module is refused and the
+//! old plugin keeps serving, and proxies ride out a controller outage.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -31,6 +31,7 @@ impl Mesh {
             "workloads.yaml",
             "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n  annotations:\n    \
              weft.io/plugins: stamp\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  \
+             namespace: demo\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  \
              namespace: demo\n",
         );
         mesh
@@ -66,9 +67,18 @@ impl Mesh {
     }
 
     async fn proxy(&self, controller: &str, app: SocketAddr) -> RunningProxy {
+        self.workload_proxy("demo/app", controller, app).await
+    }
+
+    async fn workload_proxy(
+        &self,
+        workload: &str,
+        controller: &str,
+        app: SocketAddr,
+    ) -> RunningProxy {
         Proxy::new()
             .env("WEFT_PROXY_CONTROLLER_ADDR", controller)
-            .env("WEFT_PROXY_WORKLOAD", "demo/app")
+            .env("WEFT_PROXY_WORKLOAD", workload)
             .env(
                 "WEFT_PROXY_PLUGIN_CACHE_DIR",
                 self.cache().to_str().unwrap(),
@@ -136,24 +146,57 @@ async fn stamped(proxy: &RunningProxy, value: &str) -> Result<(), String> {
     }
 }
 
+/// `module` with a custom section appended: another module (another
+/// sha256) that behaves the same.
+fn variant_of(module: &Path, dir: &Path) -> PathBuf {
+    let mut bytes = std::fs::read(module).unwrap();
+    let (name, payload) = (b"weft-test", b"variant");
+    bytes.extend([0, (1 + name.len() + payload.len()) as u8, name.len() as u8]);
+    bytes.extend(name);
+    bytes.extend(payload);
+    let variant = dir.join("variant.wasm");
+    std::fs::write(&variant, bytes).unwrap();
+    variant
+}
+
 #[tokio::test]
-async fn changes_reach_the_proxy_within_2s_and_bad_modules_are_refused() {
+async fn changes_reach_every_proxy_within_2s_and_bad_modules_are_refused() {
     let add_header = plugins::component("add_header");
     let app = Demo::http("app").spawn().await;
     let mesh = Mesh::new("changes");
     mesh.stamp(&add_header, "one", None);
     let controller =
         RunningController::spawn(&mesh.resources(), "127.0.0.1:0".parse().unwrap()).await;
-    let proxy = mesh.proxy(&controller.url(), app.addr).await;
-    eventually("the first chain arrives", || stamped(&proxy, "one")).await;
+    let proxies = [
+        mesh.workload_proxy("demo/app", &controller.url(), app.addr)
+            .await,
+        mesh.workload_proxy("demo/web", &controller.url(), app.addr)
+            .await,
+    ];
+    for proxy in &proxies {
+        eventually("the first chain arrives", || stamped(proxy, "one")).await;
+    }
+    let loads = proxies.each_ref().map(|p| SteadyLoad::start(p.inbound));
 
-    let load = SteadyLoad::start(proxy.inbound);
-    let changed = Instant::now();
-    mesh.stamp(&add_header, "two", None);
-    eventually("the changed config arrives", || stamped(&proxy, "two")).await;
-    let propagation = changed.elapsed();
-    eprintln!("a WasmPlugin change reached the proxy in {propagation:?}");
-    assert!(propagation < Duration::from_secs(2), "{propagation:?}");
+    // A new config, then a new module: each reaches both proxies in time.
+    let variant = variant_of(&add_header, &mesh.dir);
+    for (module, value) in [(&add_header, "two"), (&variant, "three")] {
+        let changed = Instant::now();
+        mesh.stamp(module, value, None);
+        for proxy in &proxies {
+            eventually("the change arrives", || stamped(proxy, value)).await;
+        }
+        let propagation = changed.elapsed();
+        eprintln!("{value}: a WasmPlugin change reached both proxies in {propagation:?}");
+        assert!(propagation < Duration::from_secs(2), "{propagation:?}");
+    }
+    let variant_sha256 = weft_tests::sha256_hex(&std::fs::read(&variant).unwrap());
+    let (_, workloads) = weft(&controller, &["workloads"]).await;
+    assert!(
+        workloads.contains(&format!("stamp@{}", &variant_sha256[..12])),
+        "the controller serves the new module: {workloads}"
+    );
+    let proxy = &proxies[0];
 
     // Not wasm, the wrong world, the wrong sha256: each is refused with its
     // cause, and the proxy keeps running the last good module and config.
@@ -174,19 +217,21 @@ async fn changes_reach_the_proxy_within_2s_and_bad_modules_are_refused() {
         ),
     ];
     for (module, sha256, cause) in bad {
-        mesh.stamp(module, "three", sha256.as_deref());
+        mesh.stamp(module, "four", sha256.as_deref());
         eventually("the proxy reports the refusal", || async {
             proxy.logged(cause)
         })
         .await;
-        assert_eq!(stamped(&proxy, "two").await, Ok(()), "{cause}");
+        assert_eq!(stamped(proxy, "three").await, Ok(()), "{cause}");
     }
-    let seen = load.stop().await;
-    assert_eq!(
-        seen,
-        BTreeSet::from(["one".to_string(), "two".to_string()]),
-        "every response went through a chain, and no refused one ran"
-    );
+    for load in loads {
+        let seen = load.stop().await;
+        assert_eq!(
+            seen,
+            BTreeSet::from(["one", "two", "three"].map(String::from)),
+            "every response went through a chain, and no refused one ran"
+        );
+    }
     drop(controller);
 }
 

@@ -65,7 +65,7 @@ fn hooks_edit_requests_and_responses() {
         assert_eq!(view.parts.headers["x-weft-example"], "hello");
 
         let rsp = http::Response::new(()).into_parts().0;
-        let (rsp, outcome) = chain.on_response(view.snapshot(), rsp);
+        let (_, rsp, outcome) = chain.on_response(view, rsp);
         assert_eq!(outcome, ResponseOutcome::Continue);
         assert_eq!(rsp.headers["x-weft-example"], "hello");
     }

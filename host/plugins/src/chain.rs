@@ -206,14 +206,15 @@ impl PluginChain {
         )
     }
 
-    /// Runs the response hooks; `rsp` comes back with their edits.
+    /// Runs the response hooks; `rsp` comes back with their edits, and
+    /// `req` as it was, for the next attempt and the completion hooks.
     pub fn on_response(
         &self,
         req: RequestView,
         rsp: http::response::Parts,
-    ) -> (http::response::Parts, ResponseOutcome) {
+    ) -> (RequestView, http::response::Parts, ResponseOutcome) {
         if !self.wants(Hooks::RESPONSE) {
-            return (rsp, ResponseOutcome::Continue);
+            return (req, rsp, ResponseOutcome::Continue);
         }
         let direction = req.direction;
         let mut slots = Some((req, rsp));
@@ -238,8 +239,8 @@ impl PluginChain {
             },
             ResponseOutcome::Fail,
         );
-        let (_, rsp) = slots.expect("slots return from every call");
-        (rsp, outcome)
+        let (req, rsp) = slots.expect("slots return from every call");
+        (req, rsp, outcome)
     }
 
     /// Telemetry: failures here are logged and otherwise ignored.

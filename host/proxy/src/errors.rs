@@ -43,8 +43,8 @@ pub enum ProxyError {
     Plugin(#[from] weft_plugins::PluginFailure),
 }
 
-/// Connecting to an upstream failed; carried through hyper's client so the
-/// rescue below can tell refusals and timeouts from other failures.
+/// Connecting to an upstream failed: refusals and timeouts answer
+/// differently from other failures.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("upstream {addr} refused the connection")]
@@ -56,21 +56,11 @@ pub enum ConnectError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("upstream address `{0}` is not a socket address")]
-    BadAddress(String),
 }
 
 impl ProxyError {
-    /// Maps an error from the upstream client, finding a connect error in
-    /// its chain of causes if there is one.
-    pub fn upstream(addr: SocketAddr, error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut cause = Some(error);
-        while let Some(e) = cause {
-            if let Some(connect) = e.downcast_ref::<ConnectError>() {
-                return ProxyError::Connect(connect.clone_shallow());
-            }
-            cause = e.source();
-        }
+    /// An upstream connection failed after it was opened.
+    pub fn upstream(addr: SocketAddr, error: &hyper::Error) -> Self {
         ProxyError::Upstream {
             addr,
             reason: error_chain(error),
@@ -152,24 +142,6 @@ impl ProxyError {
     }
 }
 
-impl ConnectError {
-    /// `io::Error` is not `Clone`; keep its kind and message.
-    fn clone_shallow(&self) -> Self {
-        match self {
-            Self::Refused { addr } => Self::Refused { addr: *addr },
-            Self::Timeout { addr, timeout } => Self::Timeout {
-                addr: *addr,
-                timeout: *timeout,
-            },
-            Self::Io { addr, source } => Self::Io {
-                addr: *addr,
-                source: std::io::Error::new(source.kind(), source.to_string()),
-            },
-            Self::BadAddress(a) => Self::BadAddress(a.clone()),
-        }
-    }
-}
-
 /// `a: b: c` from an error and its causes, as one line.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut out = error.to_string();
@@ -206,20 +178,6 @@ mod tests {
             ProxyError::MissingAuthority.status(),
             StatusCode::BAD_REQUEST
         );
-    }
-
-    #[test]
-    fn connect_errors_are_found_inside_client_errors() {
-        #[derive(Debug, thiserror::Error)]
-        #[error("client error")]
-        struct Wrapper(#[source] ConnectError);
-        let wrapped = Wrapper(ConnectError::Timeout {
-            addr: addr(),
-            timeout: Duration::from_millis(5),
-        });
-        let mapped = ProxyError::upstream(addr(), &wrapped);
-        assert_eq!(mapped.status(), StatusCode::GATEWAY_TIMEOUT);
-        assert_eq!(mapped.reason(), "upstream connect timeout");
     }
 
     #[test]

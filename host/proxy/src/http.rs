@@ -22,7 +22,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use weft_plugins::{Hooks, PluginChain, RequestOutcome, ResponseOutcome, UpstreamError};
 
-pub use upstream::Upstream;
+pub use upstream::{HeldHttp1, Upstream};
 
 use crate::errors::{ProxyError, error_chain};
 use crate::http::replay::Replay;
@@ -49,11 +49,13 @@ pub struct ConnectionInfo {
 pub struct HttpProxy {
     proxy: Arc<Proxy>,
     conn: ConnectionInfo,
+    held: Arc<HeldHttp1>,
 }
 
 impl HttpProxy {
     pub fn new(proxy: Arc<Proxy>, conn: ConnectionInfo) -> Self {
-        Self { proxy, conn }
+        let held = Arc::new(proxy.upstream(conn.direction).held_http1());
+        Self { proxy, conn, held }
     }
 
     async fn forward(
@@ -65,26 +67,46 @@ impl HttpProxy {
         let client_upgrade = headers::wants_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
         headers::strip_hop_by_hop(req.headers_mut(), client_upgrade.is_some());
 
+        // Response and completion hooks see the request as it went upstream:
+        // the view is kept here (or in `completing`) and the request gets
+        // the one copy of its head made per request.
+        let response_hooks = chain.filter(|c| c.wants(Hooks::RESPONSE));
+        let keep_view = response_hooks.is_some() || completing.is_some();
+        let mut own_view = None;
+        let kept_view = match completing {
+            Some(completing) => &mut completing.request,
+            None => &mut own_view,
+        };
+
         // Request hooks run before an endpoint is picked: they may answer,
         // choose a backend, set a deadline or edit headers.
-        let (mut timeout, mut backend) = (None, None);
+        let (parts, body) = req.into_parts();
+        let mut view = hooks::view(parts, &self.conn);
         if let Some(chain) = chain.filter(|c| c.wants(Hooks::REQUEST)) {
-            let (parts, body) = req.into_parts();
-            let view = hooks::view(parts, &self.conn);
-            let (view, outcome) = chain.on_request(view);
-            (timeout, backend) = (view.timeout, view.backend);
-            req = Request::from_parts(view.parts, body);
+            let outcome;
+            (view, outcome) = chain.on_request(view);
             match outcome {
                 RequestOutcome::Continue => {}
                 RequestOutcome::Respond { response, .. } => {
+                    *kept_view = Some(view);
                     return Ok(hooks::local_response(response));
                 }
-                RequestOutcome::Fail(failure) => return Err(failure.into()),
+                RequestOutcome::Fail(failure) => {
+                    *kept_view = Some(view);
+                    return Err(failure.into());
+                }
             }
         }
-        if let Some(completing) = completing {
-            completing.request.backend.clone_from(&backend);
-        }
+        let (timeout, backend) = (view.timeout, view.backend.clone());
+        let req = if keep_view {
+            // The original goes upstream, extensions and all.
+            let copy = hooks::copy_head(&view.parts);
+            let req = Request::from_parts(std::mem::replace(&mut view.parts, copy), body);
+            *kept_view = Some(view);
+            req
+        } else {
+            Request::from_parts(view.parts, body)
+        };
 
         let addr = match &backend {
             Some(backend) => self.backend(backend).await?,
@@ -95,13 +117,7 @@ impl HttpProxy {
         let upstream = self.proxy.upstream(self.conn.direction);
 
         // Response hooks may ask for retries: keep what a retry needs.
-        let response_hooks = chain.filter(|c| c.wants(Hooks::RESPONSE)).map(|chain| {
-            let mut sent = hooks::view(hooks::copy_head(&req), &self.conn);
-            sent.backend = backend;
-            sent.timeout = timeout;
-            (chain, sent)
-        });
-        let (mut next, replay) = match &response_hooks {
+        let (mut next, replay) = match response_hooks {
             None => (Some(req.map(BodyExt::boxed)), None),
             Some(_) => {
                 let (parts, body) = req.into_parts();
@@ -114,15 +130,12 @@ impl HttpProxy {
         let mut rsp = loop {
             attempts += 1;
             let attempt = next.take().expect("one request per attempt");
-            let sent = upstream.send(addr, attempt, remaining(deadline)?).await;
-            let (Some((chain, head)), Some(replay)) = (&response_hooks, &replay) else {
+            let sent = upstream
+                .send(addr, attempt, remaining(deadline)?, &self.held)
+                .await;
+            let (Some(chain), Some(replay)) = (response_hooks, &replay) else {
                 break sent?;
             };
-            let mut view = head.snapshot();
-            view.attempt = attempts;
-            view.replayable = attempts < MAX_ATTEMPTS
-                && replay.is_ready()
-                && deadline.is_none_or(|d| Instant::now() < d);
             let (parts, body, error) = match sent {
                 Ok(rsp) => {
                     let (parts, body) = rsp.into_parts();
@@ -136,13 +149,21 @@ impl HttpProxy {
                 }
                 Err(error) => return Err(error),
             };
-            let (parts, outcome) = chain.on_response(view, parts);
-            match (outcome, replay.body()) {
-                (ResponseOutcome::Retry, Some(body)) if attempts < MAX_ATTEMPTS => {
+            let mut view = kept_view.take().expect("kept for response hooks");
+            view.attempt = attempts;
+            view.replayable = attempts < MAX_ATTEMPTS
+                && replay.is_ready()
+                && deadline.is_none_or(|d| Instant::now() < d);
+            let (view, parts, outcome) = chain.on_response(view, parts);
+            let retry_head =
+                matches!(outcome, ResponseOutcome::Retry).then(|| hooks::copy_head(&view.parts));
+            *kept_view = Some(view);
+            match (outcome, retry_head, replay.body()) {
+                (ResponseOutcome::Retry, Some(head), Some(body)) if attempts < MAX_ATTEMPTS => {
                     tracing::debug!(%addr, attempts, "retrying");
-                    next = Some(Request::from_parts(head.snapshot().parts, body));
+                    next = Some(Request::from_parts(head, body));
                 }
-                (ResponseOutcome::Fail(failure), _) => return Err(failure.into()),
+                (ResponseOutcome::Fail(failure), _, _) => return Err(failure.into()),
                 _ => match (body, error) {
                     (Some(body), _) => break Response::from_parts(parts, body),
                     (None, Some(error)) => return Err(error),
@@ -237,23 +258,19 @@ impl hyper::service::Service<Request<Incoming>> for HttpProxy {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let method = req.method().clone();
-            let uri = req.uri().clone();
             let chain = this.proxy.plugins().chain();
-            // Completion hooks see the request as it arrived.
             let mut completing = chain
                 .as_ref()
                 .filter(|c| c.wants(Hooks::COMPLETION))
-                .map(|c| {
-                    let head = hooks::copy_head(&req);
-                    hooks::Completing {
-                        chain: c.clone(),
-                        request: hooks::view(head, &this.conn),
-                        started: Instant::now(),
-                        response_latency_us: 0,
-                        attempts: 0,
-                    }
+                .map(|c| hooks::Completing {
+                    chain: c.clone(),
+                    request: None,
+                    started: Instant::now(),
+                    response_latency_us: 0,
+                    attempts: 0,
                 });
+            // For the log, should the request fail (reference-counted copies).
+            let (method, uri) = (req.method().clone(), req.uri().clone());
             let (rsp, error) = match this.forward(req, chain.as_ref(), &mut completing).await {
                 Ok(rsp) => (rsp, None),
                 Err(error) => {

@@ -32,22 +32,14 @@ pub fn view(parts: http::request::Parts, conn: &ConnectionInfo) -> RequestView {
     }
 }
 
-/// A copy of a request's head for the hooks that run after it went upstream.
-pub fn copy_head<B>(req: &Request<B>) -> http::request::Parts {
-    head(req.method(), req.uri(), req.version(), req.headers())
-}
-
-fn head(
-    method: &http::Method,
-    uri: &http::Uri,
-    version: http::Version,
-    headers: &http::HeaderMap,
-) -> http::request::Parts {
+/// A copy of a request's head, without its extensions, for the hooks that
+/// run after the request went upstream (and for a retry).
+pub fn copy_head(head: &http::request::Parts) -> http::request::Parts {
     let mut parts = Request::new(()).into_parts().0;
-    parts.method = method.clone();
-    parts.uri = uri.clone();
-    parts.version = version;
-    parts.headers = headers.clone();
+    parts.method = head.method.clone();
+    parts.uri = head.uri.clone();
+    parts.version = head.version;
+    parts.headers = head.headers.clone();
     parts
 }
 
@@ -70,7 +62,9 @@ pub fn local_response(local: LocalResponse) -> Response<BoxBody> {
 /// What the completion hook will be told, filled in as the request goes.
 pub struct Completing {
     pub chain: Arc<PluginChain>,
-    pub request: RequestView,
+    /// The request as it went upstream, or as the request hooks left it
+    /// when one of them answered.
+    pub request: Option<RequestView>,
     pub started: Instant,
     pub response_latency_us: u64,
     pub attempts: u32,
@@ -90,6 +84,9 @@ impl Completing {
     }
 
     fn complete(self, status: Option<u16>, error: Option<&'static str>) {
+        let Some(request) = self.request else {
+            return;
+        };
         let total_us = self.started.elapsed().as_micros() as u64;
         let info = Completion {
             status,
@@ -98,7 +95,7 @@ impl Completing {
             total_us,
             attempts: self.attempts,
         };
-        self.chain.on_complete(self.request, info);
+        self.chain.on_complete(request, info);
     }
 }
 

@@ -1,16 +1,19 @@
-//! Sending requests to an endpoint over pooled connections: HTTP/1.1 through
-//! hyper's pooled client, HTTP/2 over one multiplexed connection per
-//! endpoint, so that `:authority` and trailers pass through unchanged.
+//! Sending requests to an endpoint. HTTP/1.1 goes over the downstream
+//! connection's own upstream connection: a downstream HTTP/1 connection
+//! sends one request at a time, so it needs no pool lookup per request, and
+//! when it closes its upstream connection is parked for the next one to the
+//! same endpoint. HTTP/2 goes over one multiplexed connection per endpoint,
+//! so that `:authority` and trailers pass through unchanged.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use http::header::{HOST, HeaderValue};
 use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
-use hyper::client::conn::http2;
-use hyper_util::client::legacy::Client;
+use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::OnceCell;
 
@@ -18,24 +21,34 @@ use crate::BoxBody;
 use crate::connect::Connector;
 use crate::errors::ProxyError;
 
+/// How long a parked HTTP/1 connection may wait for a downstream
+/// connection to take it.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Parked HTTP/1 connections kept per endpoint; more are closed.
+const MAX_IDLE_PER_ENDPOINT: usize = 64;
+
 pub struct Upstream {
     connector: Connector,
-    http1: Client<Connector, BoxBody>,
+    idle: Arc<IdleHttp1>,
     http2: Mutex<HashMap<SocketAddr, Arc<OnceCell<http2::SendRequest<BoxBody>>>>>,
     response_timeout: Option<Duration>,
 }
 
 impl Upstream {
     pub fn new(connector: Connector, response_timeout: Option<Duration>) -> Self {
-        let http1 = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector.clone());
         Self {
             connector,
-            http1,
+            idle: Arc::default(),
             http2: Mutex::default(),
             response_timeout,
+        }
+    }
+
+    /// A new downstream connection's hold on its HTTP/1 upstream connection.
+    pub fn held_http1(&self) -> HeldHttp1 {
+        HeldHttp1 {
+            held: Mutex::new(None),
+            idle: self.idle.clone(),
         }
     }
 
@@ -50,12 +63,13 @@ impl Upstream {
         addr: SocketAddr,
         req: Request<BoxBody>,
         timeout: Option<Duration>,
+        held: &HeldHttp1,
     ) -> Result<Response<Incoming>, ProxyError> {
         let send = async {
             if req.version() == Version::HTTP_2 {
                 self.send_http2(addr, req).await
             } else {
-                self.send_http1(addr, req).await
+                self.send_http1(addr, req, held).await
             }
         };
         match timeout.or(self.response_timeout) {
@@ -70,16 +84,48 @@ impl Upstream {
         &self,
         addr: SocketAddr,
         mut req: Request<BoxBody>,
+        held: &HeldHttp1,
     ) -> Result<Response<Incoming>, ProxyError> {
-        // The pool is keyed by the URI's authority, so the endpoint goes
-        // there; the client's Host header is left as the client sent it.
-        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        *req.uri_mut() = Uri::try_from(format!("http://{addr}{path}"))
-            .map_err(|e| ProxyError::MalformedRequest(e.to_string()))?;
-        self.http1
-            .request(req)
+        to_origin_form(&mut req, addr)?;
+        if let Some(mut sender) = held.take(addr).or_else(|| self.idle.take(addr))
+            && sender.ready().await.is_ok()
+        {
+            match sender.try_send_request(req).await {
+                Ok(rsp) => {
+                    held.put(addr, sender);
+                    return Ok(rsp);
+                }
+                // The upstream closed the idle connection before the request
+                // went out: nothing was sent, so a new connection may send it.
+                Err(mut error) => match error.take_message() {
+                    Some(unsent) => req = unsent,
+                    None => return Err(ProxyError::upstream(addr, error.error())),
+                },
+            }
+        }
+        let mut sender = self.http1_connect(addr).await?;
+        let rsp = sender
+            .send_request(req)
             .await
-            .map_err(|e| ProxyError::upstream(addr, &e))
+            .map_err(|e| ProxyError::upstream(addr, &e))?;
+        held.put(addr, sender);
+        Ok(rsp)
+    }
+
+    async fn http1_connect(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<http1::SendRequest<BoxBody>, ProxyError> {
+        let io = self.connector.connect(addr).await?;
+        let (sender, conn) = http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| ProxyError::upstream(addr, &e))?;
+        tokio::spawn(async move {
+            if let Err(error) = conn.with_upgrades().await {
+                tracing::debug!(%addr, %error, "HTTP/1 upstream connection closed");
+            }
+        });
+        Ok(sender)
     }
 
     async fn send_http2(
@@ -132,5 +178,105 @@ impl Upstream {
             }
         });
         Ok(sender)
+    }
+}
+
+/// Requests go upstream in origin form (`/path?query`), with a Host header:
+/// the client's, else the authority it named, else the endpoint's address.
+fn to_origin_form(req: &mut Request<BoxBody>, addr: SocketAddr) -> Result<(), ProxyError> {
+    if !req.headers().contains_key(HOST) {
+        let host = match req.uri().authority() {
+            Some(authority) => HeaderValue::from_str(authority.as_str()),
+            None => HeaderValue::try_from(addr.to_string()),
+        };
+        let host = host.map_err(|e| ProxyError::MalformedRequest(e.to_string()))?;
+        req.headers_mut().insert(HOST, host);
+    }
+    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        *req.uri_mut() =
+            Uri::try_from(path).map_err(|e| ProxyError::MalformedRequest(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// A downstream connection's HTTP/1 upstream connection, used by each of
+/// its requests in turn and parked when the downstream connection closes.
+pub struct HeldHttp1 {
+    held: Mutex<Option<(SocketAddr, http1::SendRequest<BoxBody>)>>,
+    idle: Arc<IdleHttp1>,
+}
+
+impl HeldHttp1 {
+    fn take(&self, addr: SocketAddr) -> Option<http1::SendRequest<BoxBody>> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        match held.take() {
+            Some((held_addr, sender)) if held_addr == addr => Some(sender),
+            Some((held_addr, sender)) => {
+                self.idle.park(held_addr, sender);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put(&self, addr: SocketAddr, sender: http1::SendRequest<BoxBody>) {
+        let previous = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace((addr, sender));
+        // Only a request sent while another was in flight finds one here
+        // (HTTP/1 pipelining is not served, so in practice never).
+        if let Some((addr, sender)) = previous {
+            self.idle.park(addr, sender);
+        }
+    }
+}
+
+impl Drop for HeldHttp1 {
+    fn drop(&mut self) {
+        let held = self.held.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some((addr, sender)) = held.take() {
+            self.idle.park(addr, sender);
+        }
+    }
+}
+
+/// HTTP/1 upstream connections no downstream connection holds.
+#[derive(Default)]
+struct IdleHttp1 {
+    by_endpoint: Mutex<HashMap<SocketAddr, Vec<Parked>>>,
+}
+
+/// A parked connection and when it was parked.
+type Parked = (http1::SendRequest<BoxBody>, Instant);
+
+impl IdleHttp1 {
+    /// The most recently parked connection to `addr` still open.
+    fn take(&self, addr: SocketAddr) -> Option<http1::SendRequest<BoxBody>> {
+        let mut by_endpoint = self.by_endpoint.lock().unwrap_or_else(|p| p.into_inner());
+        let parked = by_endpoint.get_mut(&addr)?;
+        while let Some((sender, since)) = parked.pop() {
+            if !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Keeps `sender` for a later downstream connection if it is idle and
+    /// open; dropping it instead closes its connection. Parking also drops
+    /// connections that closed or waited too long.
+    fn park(&self, addr: SocketAddr, sender: http1::SendRequest<BoxBody>) {
+        let mut by_endpoint = self.by_endpoint.lock().unwrap_or_else(|p| p.into_inner());
+        by_endpoint.retain(|_, parked| {
+            parked.retain(|(sender, since)| !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT);
+            !parked.is_empty()
+        });
+        let parked = by_endpoint.entry(addr).or_default();
+        if sender.is_ready() && parked.len() < MAX_IDLE_PER_ENDPOINT {
+            parked.push((sender, Instant::now()));
+        }
     }
 }
