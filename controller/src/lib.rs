@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod crd;
+#[cfg(test)]
+mod fixtures;
 pub mod index;
 pub mod inspect;
 pub mod local;
