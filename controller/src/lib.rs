@@ -10,6 +10,7 @@ pub mod crd;
 mod fixtures;
 pub mod index;
 pub mod inspect;
+pub mod kubernetes;
 pub mod local;
 pub mod module_source;
 pub mod modules;
