@@ -15,6 +15,7 @@ use weft_api::plugins as wire;
 
 use crate::index::ConfigSource;
 use crate::state::State;
+use crate::validate::RejectReason;
 
 #[derive(Clone)]
 pub struct InspectApi {
@@ -105,7 +106,7 @@ pub fn plugins(state: &State, namespace: &str) -> Plugins {
                     status.message = rejection.message.clone();
                 }
                 (Ok(_), Some(Err(refused))) => {
-                    status.reason = "ModuleRefused".to_string();
+                    status.reason = RejectReason::ModuleRefused.to_string();
                     status.message = refused.to_string();
                 }
                 (Ok(_), Some(Ok(sha256))) => {

@@ -6,8 +6,11 @@
 
 pub mod api;
 pub mod crd;
+#[cfg(test)]
+mod fixtures;
 pub mod index;
 pub mod inspect;
+pub mod kubernetes;
 pub mod local;
 pub mod module_source;
 pub mod modules;

@@ -3,7 +3,7 @@
 //! matched the `weft:plugin` world and accepted its WasmPlugin's config —
 //! the same load the proxy does, run here first.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -62,6 +62,23 @@ impl Modules {
 
     pub fn bytes(&self, sha256: &str) -> Option<Arc<Vec<u8>>> {
         self.bytes.get(sha256).cloned()
+    }
+
+    /// Whether checking `plugins` would check exactly what `self` holds: the
+    /// same modules (source, digest, config) for the same WasmPlugins. Then
+    /// a new state keeps these checks instead of reading and compiling
+    /// again (a pod coming or going rarely changes which modules run).
+    pub fn is_current_for<'a>(
+        &self,
+        plugins: impl IntoIterator<Item = &'a ResolvedPlugin>,
+    ) -> bool {
+        let mut keys = BTreeSet::new();
+        let mut resources = BTreeSet::new();
+        for plugin in plugins {
+            keys.insert(ModuleKey::of(plugin));
+            resources.insert(&plugin.resource);
+        }
+        keys.iter().eq(self.checked.keys()) && resources.into_iter().eq(self.by_resource.keys())
     }
 
     /// Checks every plugin in `plugins` not already checked against
@@ -157,3 +174,6 @@ fn load(
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests;

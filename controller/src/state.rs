@@ -15,6 +15,10 @@ use crate::local::{DirectoryWatch, read_dir};
 use crate::module_source::ModuleSource;
 use crate::modules::Modules;
 
+mod follow_events;
+
+pub use follow_events::{DEBOUNCE, follow_events};
+
 /// How often the directory and module files are checked for changes.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -25,6 +29,18 @@ pub struct State {
 }
 
 impl State {
+    /// The state for `index`: its modules checked, or the checks of
+    /// `previous` kept when the same modules run.
+    pub fn build(index: Index, runtime: &Runtime, previous: &Modules) -> Self {
+        let plugins = Self::resolved_plugins(&index);
+        let modules = if previous.is_current_for(&plugins) {
+            previous.clone()
+        } else {
+            Modules::check(runtime, &plugins, previous)
+        };
+        State { index, modules }
+    }
+
     /// Every plugin some workload runs.
     pub fn resolved_plugins(index: &Index) -> Vec<ResolvedPlugin> {
         index
@@ -85,6 +101,7 @@ pub fn read_state(dir: &Path, runtime: &Runtime, previous: &Modules) -> State {
     for (plugin, rejection) in index.rejected_plugins() {
         tracing::warn!(%plugin, %rejection, "WasmPlugin rejected");
     }
+    // Files are read again: a module rewritten in place is a change here.
     let plugins = State::resolved_plugins(&index);
     let modules = Modules::check(runtime, &plugins, previous);
     State { index, modules }

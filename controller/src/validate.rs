@@ -56,6 +56,9 @@ pub enum RejectReason {
     InvalidLimits,
     UnsupportedMatch,
     ConflictingDirections,
+    /// The module failed its check (fetch, sha256, compile, world, `init`):
+    /// found by `Modules::check`, never by `validate`.
+    ModuleRefused,
 }
 
 impl RejectReason {
@@ -67,6 +70,7 @@ impl RejectReason {
             RejectReason::InvalidLimits => "InvalidLimits",
             RejectReason::UnsupportedMatch => "UnsupportedMatch",
             RejectReason::ConflictingDirections => "ConflictingDirections",
+            RejectReason::ModuleRefused => "ModuleRefused",
         }
     }
 }

@@ -1,25 +1,35 @@
-//! `weft-controller`: serves the plugin API to proxies from a directory of
-//! resources (Namespaces, Pods, WasmPlugins as YAML), following its changes.
+//! `weft-controller`: serves the plugin API to proxies from one source of
+//! resources (Namespaces, Pods, WasmPlugins): a directory of YAML, followed
+//! as it changes, or the Kubernetes cluster it runs in.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{ArgGroup, Parser};
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing_subscriber::EnvFilter;
 use weft_controller::api::PluginApi;
 use weft_controller::inspect::InspectApi;
+use weft_controller::kubernetes::follow_cluster;
 use weft_controller::modules::Modules;
-use weft_controller::state::{follow_directory, read_state};
+use weft_controller::state::{State, follow_directory, read_state};
+
+/// Exit code for bad configuration (`EX_USAGE`), as the proxy's.
+const EXIT_CONFIG: i32 = 64;
 
 #[derive(Parser)]
 #[command(name = "weft-controller", version, about)]
+#[command(group(ArgGroup::new("source").required(true).args(["dir", "kubernetes"])))]
 struct Args {
     /// The directory of resources to serve (YAML or JSON, read recursively).
     #[arg(long, env = "WEFT_CONTROLLER_DIR")]
-    dir: PathBuf,
+    dir: Option<PathBuf>,
+    /// Watch the cluster instead: in-cluster config, else the kubeconfig
+    /// (`KUBECONFIG`, `~/.kube/config`). Writes WasmPlugins' status.
+    #[arg(long)]
+    kubernetes: bool,
     /// Where proxies connect.
     #[arg(
         long,
@@ -34,23 +44,50 @@ struct Args {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = Args::try_parse().unwrap_or_else(|e| {
+        let code = if e.use_stderr() { EXIT_CONFIG } else { 0 };
+        let _ = e.print();
+        std::process::exit(code)
+    });
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&args.log).context("WEFT_LOG")?)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = weft_plugins::Runtime::new().context("starting the plugin runtime")?;
-    // Read before listening, so the first proxies find their workloads.
-    let first = read_state(&args.dir, &runtime, &Modules::default());
-    let (publish, state) = tokio::sync::watch::channel(Arc::new(first));
-    let dir = args.dir.clone();
-    std::thread::spawn(move || follow_directory(dir, runtime, publish));
+    let state = match &args.dir {
+        Some(dir) => {
+            // Read before listening, so the first proxies find their workloads.
+            let first = read_state(dir, &runtime, &Modules::default());
+            let (publish, state) = tokio::sync::watch::channel(Arc::new(first));
+            let dir = dir.clone();
+            std::thread::spawn(move || follow_directory(dir, runtime, publish));
+            state
+        }
+        None => {
+            let client = kube::Client::try_default()
+                .await
+                .context("connecting to Kubernetes (in-cluster config or kubeconfig)")?;
+            // Until every kind is listed no workload is known: proxies keep
+            // the chains they have.
+            let empty = State {
+                index: Default::default(),
+                modules: Modules::default(),
+            };
+            let (publish, state) = tokio::sync::watch::channel(Arc::new(empty));
+            tokio::spawn(follow_cluster(client, Arc::new(runtime), publish));
+            state
+        }
+    };
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, dir = %args.dir.display(), "listening");
+    let source = match &args.dir {
+        Some(dir) => dir.display().to_string(),
+        None => "kubernetes".to_string(),
+    };
+    tracing::info!(addr = %listener.local_addr()?, %source, "listening");
     tonic::transport::Server::builder()
         .add_service(PluginApi::new(state.clone()).into_service())
         .add_service(InspectApi::new(state).into_service())

@@ -1,0 +1,138 @@
+//! The Kubernetes source: watches on Namespaces, Pods and WasmPlugins feed
+//! the index through `state::follow_events`, and each WasmPlugin's status
+//! is written back. The decisions live in `events` (watch events into
+//! index events) and `status` (what a plugin's status should say), pure and
+//! tested with real objects; the glue below talks to the API server, which
+//! no test here can run, so it stays this short.
+
+pub mod events;
+pub mod status;
+#[cfg(test)]
+mod tests;
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::jiff::{Timestamp, Unit};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use tokio::sync::{mpsc, watch};
+use weft_plugins::Runtime;
+
+pub use events::{Translator, Watched};
+pub use status::status_update;
+
+use crate::index::Event;
+use crate::resources::WasmPlugin;
+use crate::state::{State, follow_events};
+
+/// The field manager of the statuses the controller writes.
+pub const FIELD_MANAGER: &str = "weft-controller";
+
+/// How often every status is compared again, besides on each new state:
+/// retries failed writes and undoes edits by hand.
+const STATUS_RESYNC: Duration = Duration::from_secs(60);
+
+/// Follows the cluster `client` reaches, publishing each new state and
+/// writing WasmPlugins' statuses, until `publish` has no receivers left.
+/// A lost connection changes nothing: watches retry with kube's default
+/// backoff and the last state keeps being served.
+pub async fn follow_cluster(
+    client: Client,
+    runtime: Arc<Runtime>,
+    publish: watch::Sender<Arc<State>>,
+) {
+    let (events, rx) = mpsc::channel(1024);
+    let (plugins, writer) = reflector::store();
+    tokio::spawn(forward(
+        watcher(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+        events.clone(),
+    ));
+    tokio::spawn(forward(
+        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+        events.clone(),
+    ));
+    // The store keeps each WasmPlugin's observed status for the writer.
+    tokio::spawn(forward(
+        watcher(
+            Api::<WasmPlugin>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .reflect(writer),
+        events,
+    ));
+    tokio::spawn(write_statuses(client, plugins, publish.subscribe()));
+    follow_events(rx, runtime, publish).await;
+}
+
+async fn forward<K>(
+    watch: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+    events: mpsc::Sender<Event>,
+) where
+    K: Watched + Resource<DynamicType = ()>,
+{
+    let kind = K::kind(&());
+    let mut translator = Translator::default();
+    let mut watch = pin!(watch.default_backoff());
+    while let Some(event) = watch.next().await {
+        match event.map(|event| translator.translate(event)) {
+            Ok(Some(event)) => {
+                if events.send(event).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%kind, %error, "watch failed; retrying"),
+        }
+    }
+}
+
+async fn write_statuses(
+    client: Client,
+    plugins: Store<WasmPlugin>,
+    mut state: watch::Receiver<Arc<State>>,
+) {
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    let mut resync = tokio::time::interval(STATUS_RESYNC);
+    loop {
+        tokio::select! {
+            changed = state.changed() => if changed.is_err() { return },
+            _ = resync.tick() => {}
+        }
+        let current = state.borrow_and_update().clone();
+        let now = now();
+        for plugin in plugins.state() {
+            let (Some(status), Some(namespace)) =
+                (status_update(&current, &plugin, &now), plugin.namespace())
+            else {
+                continue;
+            };
+            let name = plugin.name_any();
+            let patch = Patch::Merge(serde_json::json!({ "status": status }));
+            let api = Api::<WasmPlugin>::namespaced(client.clone(), &namespace);
+            match api.patch_status(&name, &params, &patch).await {
+                Ok(_) => {
+                    tracing::info!(%namespace, %name, accepted = status.is_accepted(), "status written")
+                }
+                Err(error) => tracing::warn!(%namespace, %name, %error, "cannot write status"),
+            }
+        }
+    }
+}
+
+/// RFC 3339 to the second, as Kubernetes writes times.
+fn now() -> String {
+    let now = Timestamp::now();
+    now.round(Unit::Second).unwrap_or(now).to_string()
+}

@@ -1,0 +1,101 @@
+//! Watch events into index events. A watch's relist (`Init`, `InitApply`…,
+//! `InitDone`) is buffered and becomes one `Reset` at `InitDone`, so the
+//! index never sees half a list, and objects that vanished while the watch
+//! was down are dropped exactly then. A watch error is no event at all: the
+//! index keeps what it has until the next list.
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::runtime::watcher;
+
+use crate::index::{Event, Objects, PluginRef, Resource, ResourceKey, WorkloadRef};
+use crate::resources::WasmPlugin;
+
+/// A kind the index is fed: how one object, its key and a full list of it
+/// become index events.
+pub trait Watched: Sized {
+    fn applied(self) -> Event;
+    /// `None` for an object without a name (or namespace, for namespaced
+    /// kinds): the index never held it.
+    fn key(&self) -> Option<ResourceKey>;
+    fn reset(all: Vec<Self>) -> Objects;
+}
+
+/// Translates one kind's watch events, holding a relist until it is whole.
+#[derive(Debug)]
+pub struct Translator<K> {
+    /// `Some` between `Init` and `InitDone`.
+    relist: Option<Vec<K>>,
+}
+
+impl<K> Default for Translator<K> {
+    fn default() -> Self {
+        Self { relist: None }
+    }
+}
+
+impl<K: Watched> Translator<K> {
+    /// The index event for `event`, if any yet.
+    pub fn translate(&mut self, event: watcher::Event<K>) -> Option<Event> {
+        match event {
+            watcher::Event::Apply(object) => Some(object.applied()),
+            watcher::Event::Delete(object) => object.key().map(Event::Deleted),
+            // A restart mid-list starts the list over.
+            watcher::Event::Init => {
+                self.relist = Some(Vec::new());
+                None
+            }
+            watcher::Event::InitApply(object) => {
+                self.relist.get_or_insert_default().push(object);
+                None
+            }
+            watcher::Event::InitDone => {
+                let all = self.relist.take().unwrap_or_default();
+                Some(Event::Reset(K::reset(all)))
+            }
+        }
+    }
+}
+
+// === impl Watched ===
+
+impl Watched for Namespace {
+    fn applied(self) -> Event {
+        Event::Applied(Resource::Namespace(Box::new(self)))
+    }
+
+    fn key(&self) -> Option<ResourceKey> {
+        self.metadata.name.clone().map(ResourceKey::Namespace)
+    }
+
+    fn reset(all: Vec<Self>) -> Objects {
+        Objects::Namespaces(all)
+    }
+}
+
+impl Watched for Pod {
+    fn applied(self) -> Event {
+        Event::Applied(Resource::Pod(Box::new(self)))
+    }
+
+    fn key(&self) -> Option<ResourceKey> {
+        WorkloadRef::of(self).map(ResourceKey::Pod)
+    }
+
+    fn reset(all: Vec<Self>) -> Objects {
+        Objects::Pods(all)
+    }
+}
+
+impl Watched for WasmPlugin {
+    fn applied(self) -> Event {
+        Event::Applied(Resource::WasmPlugin(Box::new(self)))
+    }
+
+    fn key(&self) -> Option<ResourceKey> {
+        PluginRef::of(self).map(ResourceKey::WasmPlugin)
+    }
+
+    fn reset(all: Vec<Self>) -> Objects {
+        Objects::WasmPlugins(all)
+    }
+}

@@ -1,0 +1,106 @@
+//! Published states from a stream of index events (the Kubernetes
+//! watches). Events apply to the index as they arrive; a state is built at
+//! most once per `DEBOUNCE`, so a burst (a rollout, a relist) costs one
+//! build, and on a blocking thread, since module checks compile. Nothing is
+//! published until every kind has been listed once: a mesh whose pods are
+//! known but whose WasmPlugins are not yet would strip proxies' chains.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+use weft_plugins::Runtime;
+
+use super::State;
+use crate::index::{Event, Objects};
+
+/// The least time between two builds, and the longest an event waits.
+pub const DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// Applies `events` to the index of the last published state and publishes
+/// new states until `events` closes or `publish` has no receivers left.
+pub async fn follow_events(
+    mut events: mpsc::Receiver<Event>,
+    runtime: Arc<Runtime>,
+    publish: watch::Sender<Arc<State>>,
+) {
+    let mut index = publish.borrow().index.clone();
+    let mut listed = Listed::default();
+    let mut due: Option<Instant> = None;
+    let mut building: Option<JoinHandle<State>> = None;
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { return };
+                let was_listed = listed.all();
+                listed.note(&event);
+                let changed = index.apply(event);
+                if (changed || listed.all() != was_listed) && due.is_none() {
+                    due = Some(Instant::now() + DEBOUNCE);
+                }
+            }
+            () = sleep_until(due.unwrap_or_else(Instant::now)),
+                if due.is_some() && building.is_none() && listed.all() =>
+            {
+                due = None;
+                let index = index.clone();
+                let previous = publish.borrow().modules.clone();
+                let runtime = runtime.clone();
+                building = Some(tokio::task::spawn_blocking(move || {
+                    State::build(index, &runtime, &previous)
+                }));
+            }
+            built = join(&mut building), if building.is_some() => {
+                building = None;
+                match built {
+                    Ok(state) => {
+                        tracing::info!(
+                            revision = state.index.revision(),
+                            workloads = state.index.workloads().count(),
+                            "desired state built"
+                        );
+                        if publish.send(Arc::new(state)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(error) => tracing::error!(%error, "building the desired state failed"),
+                }
+            }
+        }
+    }
+}
+
+async fn join(building: &mut Option<JoinHandle<State>>) -> Result<State, tokio::task::JoinError> {
+    match building {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Which kinds have been listed whole at least once.
+#[derive(Default)]
+struct Listed {
+    namespaces: bool,
+    pods: bool,
+    plugins: bool,
+}
+
+impl Listed {
+    fn note(&mut self, event: &Event) {
+        match event {
+            Event::Reset(Objects::Namespaces(_)) => self.namespaces = true,
+            Event::Reset(Objects::Pods(_)) => self.pods = true,
+            Event::Reset(Objects::WasmPlugins(_)) => self.plugins = true,
+            Event::Applied(_) | Event::Deleted(_) => {}
+        }
+    }
+
+    fn all(&self) -> bool {
+        self.namespaces && self.pods && self.plugins
+    }
+}
+
+#[cfg(test)]
+mod tests;
