@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing_subscriber::EnvFilter;
 use weft_controller::api::PluginApi;
+use weft_controller::fetch::Fetcher;
 use weft_controller::inspect::InspectApi;
 use weft_controller::modules::Modules;
-use weft_controller::state::{follow_directory, read_state};
+use weft_controller::state::{State, follow_directory, read_state};
 
 #[derive(Parser)]
 #[command(name = "weft-controller", version, about)]
@@ -32,8 +34,7 @@ struct Args {
     log: String,
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&args.log).context("WEFT_LOG")?)
@@ -41,12 +42,21 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = weft_plugins::Runtime::new().context("starting the plugin runtime")?;
-    // Read before listening, so the first proxies find their workloads.
-    let first = read_state(&args.dir, &runtime, &Modules::default());
+    let fetcher = Fetcher::new().context("starting the module fetcher")?;
+    // Read before listening, so the first proxies find their workloads; and
+    // before the API's runtime starts, since module fetches block.
+    let first = read_state(&args.dir, &runtime, &fetcher, &Modules::default());
     let (publish, state) = tokio::sync::watch::channel(Arc::new(first));
     let dir = args.dir.clone();
-    std::thread::spawn(move || follow_directory(dir, runtime, publish));
+    std::thread::spawn(move || follow_directory(dir, runtime, fetcher, publish));
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the API's runtime")?
+        .block_on(serve(&args, state))
+}
 
+async fn serve(args: &Args, state: watch::Receiver<Arc<State>>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
