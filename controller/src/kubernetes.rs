@@ -27,6 +27,7 @@ use weft_plugins::Runtime;
 pub use events::{Translator, Watched};
 pub use status::status_update;
 
+use crate::fetch::Fetcher;
 use crate::index::Event;
 use crate::resources::WasmPlugin;
 use crate::state::{State, follow_events};
@@ -45,6 +46,7 @@ const STATUS_RESYNC: Duration = Duration::from_secs(60);
 pub async fn follow_cluster(
     client: Client,
     runtime: Arc<Runtime>,
+    fetcher: Arc<Fetcher>,
     publish: watch::Sender<Arc<State>>,
 ) {
     let (events, rx) = mpsc::channel(1024);
@@ -70,7 +72,7 @@ pub async fn follow_cluster(
         events,
     ));
     tokio::spawn(write_statuses(client, plugins, publish.subscribe()));
-    follow_events(rx, runtime, publish).await;
+    follow_events(rx, runtime, fetcher, publish).await;
 }
 
 async fn forward<K>(

@@ -1,7 +1,8 @@
 //! Module bytes the controller has checked, by sha256. A module reaches a
 //! proxy only after it was read, matched its declared sha256, compiled,
 //! matched the `weft:plugin` world and accepted its WasmPlugin's config —
-//! the same load the proxy does, run here first.
+//! the same load the proxy does, run here first. Modules from http(s) and
+//! OCI are fetched again only as their WasmPlugin's pull policy says.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -10,8 +11,9 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use weft_plugins::{ChainSpec, FailurePolicy as ProxyPolicy, PluginSpec, Runtime};
 
+use crate::fetch::Fetcher;
 use crate::index::{PluginRef, ResolvedPlugin};
-use crate::module_source::ModuleSource;
+use crate::module_source::{ModuleSource, PullPolicy};
 
 /// Checked modules, and why the others were refused.
 #[derive(Clone, Debug, Default)]
@@ -29,6 +31,8 @@ pub struct Modules {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct ModuleKey {
     source: String,
+    /// Fetched over the network (http(s) or OCI).
+    remote: bool,
     sha256: Option<String>,
     config: String,
 }
@@ -37,6 +41,7 @@ impl ModuleKey {
     fn of(plugin: &ResolvedPlugin) -> Self {
         ModuleKey {
             source: format!("{:?}", plugin.module),
+            remote: !matches!(plugin.module, ModuleSource::File(_)),
             sha256: plugin.sha256.clone(),
             config: plugin.config_text(),
         }
@@ -81,10 +86,20 @@ impl Modules {
         keys.iter().eq(self.checked.keys()) && resources.into_iter().eq(self.by_resource.keys())
     }
 
-    /// Checks every plugin in `plugins` not already checked against
-    /// `previous` (unchanged files are not read twice).
+    /// Whether a module from the network was refused: its server may
+    /// answer on a later try.
+    pub fn any_remote_refused(&self) -> bool {
+        self.checked
+            .iter()
+            .any(|(key, checked)| key.remote && checked.is_err())
+    }
+
+    /// Checks every plugin in `plugins`, reusing what `previous` checked:
+    /// an unchanged module is not compiled twice, and one from the network
+    /// with pull policy `IfNotPresent` is not fetched twice.
     pub fn check<'a>(
         runtime: &Runtime,
+        fetcher: &Fetcher,
         plugins: impl IntoIterator<Item = &'a ResolvedPlugin>,
         previous: &Modules,
     ) -> Modules {
@@ -94,7 +109,7 @@ impl Modules {
             if modules.checked.contains_key(&key) {
                 continue;
             }
-            let result = check(runtime, plugin, previous).map(|(sha256, bytes)| {
+            let result = check(runtime, fetcher, plugin, previous).map(|(sha256, bytes)| {
                 modules.bytes.insert(sha256.clone(), bytes);
                 sha256
             });
@@ -112,33 +127,67 @@ impl Modules {
 
 fn check(
     runtime: &Runtime,
+    fetcher: &Fetcher,
     plugin: &ResolvedPlugin,
     previous: &Modules,
 ) -> Result<(String, Arc<Vec<u8>>), String> {
-    let path = match &plugin.module {
-        ModuleSource::File(path) => path,
-        ModuleSource::Http(url) => return Err(format!("fetching {url} is not supported yet")),
-        ModuleSource::Oci(image) => {
-            return Err(format!("pulling oci://{image} is not supported yet"));
-        }
+    let key = ModuleKey::of(plugin);
+    let known = match previous.checked.get(&key) {
+        Some(Ok(sha256)) => previous.bytes(sha256).map(|bytes| (sha256.clone(), bytes)),
+        _ => None,
     };
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if key.remote
+        && plugin.pull_policy == PullPolicy::IfNotPresent
+        && let Some(known) = known
+    {
+        return Ok(known);
+    }
+    let bytes = match &plugin.module {
+        ModuleSource::File(path) => {
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        }
+        ModuleSource::Http(url) => fetcher.http(url)?,
+        ModuleSource::Oci(image) => fetcher.oci(image, plugin.image_pull_secret.as_deref())?,
+    };
     let sha256 = hex(&Sha256::digest(&bytes));
     if let Some(declared) = &plugin.sha256
         && !declared.eq_ignore_ascii_case(&sha256)
     {
         return Err(format!(
-            "sha256 is {sha256}, the WasmPlugin says {declared}"
+            "sha256 mismatch: the module's sha256 is {sha256}, the WasmPlugin says {declared}"
         ));
     }
-    let key = ModuleKey::of(plugin);
-    if let (Some(Ok(known)), Some(bytes)) = (previous.checked.get(&key), previous.bytes(&sha256))
-        && *known == sha256
+    if let Some((known_sha256, bytes)) = known
+        && known_sha256 == sha256
     {
         return Ok((sha256, bytes));
     }
-    load(runtime, plugin, path, &sha256)?;
+    match &plugin.module {
+        ModuleSource::File(path) => load(runtime, plugin, path, &sha256)?,
+        ModuleSource::Http(_) | ModuleSource::Oci(_) => {
+            load_fetched(runtime, plugin, &bytes, &sha256)?;
+        }
+    }
     Ok((sha256, Arc::new(bytes)))
+}
+
+/// The runtime loads modules from files, as the proxy does: a fetched one
+/// is checked from a temporary file.
+fn load_fetched(
+    runtime: &Runtime,
+    plugin: &ResolvedPlugin,
+    bytes: &[u8],
+    sha256: &str,
+) -> Result<(), String> {
+    let path = std::env::temp_dir().join(format!(
+        "weft-controller-{}-{sha256}.wasm",
+        std::process::id()
+    ));
+    std::fs::write(&path, bytes)
+        .map_err(|e| format!("cannot write {} to check it: {e}", path.display()))?;
+    let loaded = load(runtime, plugin, &path, sha256);
+    let _ = std::fs::remove_file(&path);
+    loaded
 }
 
 /// The proxy's own load: compile, link against the world, run `init`.

@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 use weft_plugins::Runtime;
 
+use crate::fetch::Fetcher;
 use crate::index::{Index, ROOT_NAMESPACE, ResolvedPlugin};
 use crate::local::{DirectoryWatch, read_dir};
 use crate::module_source::ModuleSource;
@@ -21,6 +22,9 @@ pub use follow_events::{DEBOUNCE, follow_events};
 
 /// How often the directory and module files are checked for changes.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How often a module that could not be fetched is tried again when
+/// nothing else changed: its server may be back.
+const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 pub struct State {
@@ -31,12 +35,12 @@ pub struct State {
 impl State {
     /// The state for `index`: its modules checked, or the checks of
     /// `previous` kept when the same modules run.
-    pub fn build(index: Index, runtime: &Runtime, previous: &Modules) -> Self {
+    pub fn build(index: Index, runtime: &Runtime, fetcher: &Fetcher, previous: &Modules) -> Self {
         let plugins = Self::resolved_plugins(&index);
         let modules = if previous.is_current_for(&plugins) {
             previous.clone()
         } else {
-            Modules::check(runtime, &plugins, previous)
+            Modules::check(runtime, fetcher, &plugins, previous)
         };
         State { index, modules }
     }
@@ -52,18 +56,28 @@ impl State {
 }
 
 /// Reads `dir` into a new state whenever it or a module file it names
-/// changes, and publishes it. Runs on its own thread until `publish` has no
+/// changes, or a module fetch failed a while ago, and publishes it. Runs on
+/// its own thread (fetches block it, not the API) until `publish` has no
 /// receivers left.
-pub fn follow_directory(dir: PathBuf, runtime: Runtime, publish: watch::Sender<Arc<State>>) {
+pub fn follow_directory(
+    dir: PathBuf,
+    runtime: Runtime,
+    fetcher: Fetcher,
+    publish: watch::Sender<Arc<State>>,
+) {
     let mut watch = DirectoryWatch::new(&dir);
     let mut module_times: BTreeMap<PathBuf, Option<SystemTime>> = BTreeMap::new();
+    let mut last_read = Instant::now();
     loop {
         let modules_changed = module_times
             .iter()
             .any(|(path, time)| modified(path) != *time);
-        if watch.changed() || modules_changed {
+        let refetch = last_read.elapsed() >= REFETCH_INTERVAL
+            && publish.borrow().modules.any_remote_refused();
+        if watch.changed() || modules_changed || refetch {
             let previous = publish.borrow().clone();
-            let state = read_state(&dir, &runtime, &previous.modules);
+            let state = read_state(&dir, &runtime, &fetcher, &previous.modules);
+            last_read = Instant::now();
             module_times = module_files(&state.index)
                 .into_iter()
                 .map(|path| {
@@ -85,7 +99,7 @@ pub fn follow_directory(dir: PathBuf, runtime: Runtime, publish: watch::Sender<A
 }
 
 /// One read of `dir`: the index and its checked modules.
-pub fn read_state(dir: &Path, runtime: &Runtime, previous: &Modules) -> State {
+pub fn read_state(dir: &Path, runtime: &Runtime, fetcher: &Fetcher, previous: &Modules) -> State {
     let mut index = Index::new(ROOT_NAMESPACE);
     match read_dir(dir) {
         Ok(directory) => {
@@ -103,7 +117,7 @@ pub fn read_state(dir: &Path, runtime: &Runtime, previous: &Modules) -> State {
     }
     // Files are read again: a module rewritten in place is a change here.
     let plugins = State::resolved_plugins(&index);
-    let modules = Modules::check(runtime, &plugins, previous);
+    let modules = Modules::check(runtime, fetcher, &plugins, previous);
     State { index, modules }
 }
 

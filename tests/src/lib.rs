@@ -12,9 +12,12 @@ pub mod binaries;
 pub mod controller;
 pub mod demo;
 pub mod http1;
+pub mod mesh;
 pub mod metrics;
+pub mod module_server;
 pub mod plugins;
 pub mod proxy;
+pub mod registry;
 
 pub use demo::Demo;
 pub use metrics::Metrics;

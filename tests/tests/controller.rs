@@ -12,88 +12,9 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 use weft_tests::controller::RunningController;
-use weft_tests::http1::{self, Connection};
-use weft_tests::proxy::RunningProxy;
-use weft_tests::{Demo, Proxy, eventually, plugins};
-
-/// A resource directory and a proxy cache directory, removed when dropped.
-struct Mesh {
-    dir: PathBuf,
-}
-
-impl Mesh {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("weft-mesh-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("resources")).unwrap();
-        let mesh = Mesh { dir };
-        mesh.write(
-            "workloads.yaml",
-            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n  annotations:\n    \
-             weft.io/plugins: stamp\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  \
-             namespace: demo\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  \
-             namespace: demo\n",
-        );
-        mesh
-    }
-
-    fn resources(&self) -> PathBuf {
-        self.dir.join("resources")
-    }
-
-    fn cache(&self) -> PathBuf {
-        self.dir.join("cache")
-    }
-
-    /// Replaces a resource file in one rename.
-    fn write(&self, file: &str, text: &str) {
-        let tmp = self.dir.join("next.yaml");
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(tmp, self.resources().join(file)).unwrap();
-    }
-
-    /// The `stamp` WasmPlugin: add_header with `value`, from `module`.
-    fn stamp(&self, module: &Path, value: &str, sha256: Option<&str>) {
-        let sha256 = sha256.map_or(String::new(), |s| format!("  sha256: {s}\n"));
-        self.write(
-            "stamp.yaml",
-            &format!(
-                "apiVersion: weft.io/v1alpha1\nkind: WasmPlugin\nmetadata:\n  name: stamp\n  \
-                 namespace: demo\nspec:\n  url: file://{}\n{sha256}  pluginConfig:\n    \
-                 name: x-weft-example\n    value: {value}\n",
-                module.display()
-            ),
-        );
-    }
-
-    async fn proxy(&self, controller: &str, app: SocketAddr) -> RunningProxy {
-        self.workload_proxy("demo/app", controller, app).await
-    }
-
-    async fn workload_proxy(
-        &self,
-        workload: &str,
-        controller: &str,
-        app: SocketAddr,
-    ) -> RunningProxy {
-        Proxy::new()
-            .env("WEFT_PROXY_CONTROLLER_ADDR", controller)
-            .env("WEFT_PROXY_WORKLOAD", workload)
-            .env(
-                "WEFT_PROXY_PLUGIN_CACHE_DIR",
-                self.cache().to_str().unwrap(),
-            )
-            .inbound_app(app)
-            .spawn()
-            .await
-    }
-}
-
-impl Drop for Mesh {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use weft_tests::http1::Connection;
+use weft_tests::mesh::{Mesh, stamped, weft};
+use weft_tests::{Demo, eventually, plugins};
 
 /// Keep-alive clients sending until stopped, each bounded in requests; a
 /// failed request panics its task and so fails the test at `stop`.
@@ -138,14 +59,6 @@ impl SteadyLoad {
     }
 }
 
-async fn stamped(proxy: &RunningProxy, value: &str) -> Result<(), String> {
-    let rsp = http1::get(proxy.inbound, "app", "/").await;
-    match rsp.header("x-weft-example") {
-        Some(v) if v == value => Ok(()),
-        other => Err(format!("{other:?}")),
-    }
-}
-
 /// `module` with a custom section appended: another module (another
 /// sha256) that behaves the same.
 fn variant_of(module: &Path, dir: &Path) -> PathBuf {
@@ -165,8 +78,7 @@ async fn changes_reach_every_proxy_within_2s_and_bad_modules_are_refused() {
     let app = Demo::http("app").spawn().await;
     let mesh = Mesh::new("changes");
     mesh.stamp(&add_header, "one", None);
-    let controller =
-        RunningController::spawn(&mesh.resources(), "127.0.0.1:0".parse().unwrap()).await;
+    let controller = mesh.controller().await;
     let proxies = [
         mesh.workload_proxy("demo/app", &controller.url(), app.addr)
             .await,
@@ -241,8 +153,7 @@ async fn the_proxy_keeps_serving_through_a_controller_outage() {
     let app = Demo::http("app").spawn().await;
     let mesh = Mesh::new("outage");
     mesh.stamp(&add_header, "one", None);
-    let controller =
-        RunningController::spawn(&mesh.resources(), "127.0.0.1:0".parse().unwrap()).await;
+    let controller = mesh.controller().await;
     let addr = controller.addr;
     let url = controller.url();
     let proxy = mesh.proxy(&url, app.addr).await;
@@ -283,12 +194,7 @@ async fn the_cli_lists_workloads_and_says_why_a_plugin_was_rejected() {
     let add_header = plugins::component("add_header");
     let mesh = Mesh::new("cli");
     mesh.stamp(&add_header, "one", None);
-    mesh.write(
-        "workloads.yaml",
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n  annotations:\n    \
-         weft.io/plugins: stamp,broken\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  \
-         namespace: demo\n",
-    );
+    mesh.run("stamp,broken");
     mesh.write(
         "broken.yaml",
         &format!(
@@ -297,8 +203,7 @@ async fn the_cli_lists_workloads_and_says_why_a_plugin_was_rejected() {
             add_header.display()
         ),
     );
-    let controller =
-        RunningController::spawn(&mesh.resources(), "127.0.0.1:0".parse().unwrap()).await;
+    let controller = mesh.controller().await;
     let sha256 = weft_tests::sha256_hex(&std::fs::read(&add_header).unwrap());
 
     let (code, workloads) = weft(&controller, &["workloads"]).await;
@@ -337,20 +242,4 @@ async fn the_cli_lists_workloads_and_says_why_a_plugin_was_rejected() {
         line("demo/broken ").contains("rejected  InvalidSha256"),
         "{plugins}"
     );
-}
-
-/// Runs the `weft` CLI against `controller`: its exit code and stdout.
-async fn weft(controller: &RunningController, args: &[&str]) -> (Option<i32>, String) {
-    let output = tokio::process::Command::new(weft_tests::binaries::path("weft"))
-        .arg("--controller")
-        .arg(controller.url())
-        .args(args)
-        .output();
-    let output = tokio::time::timeout(weft_tests::PATIENCE, output)
-        .await
-        .expect("weft answers in time")
-        .expect("running weft");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    (output.status.code(), format!("{stdout}{stderr}"))
 }

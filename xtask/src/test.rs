@@ -1,5 +1,6 @@
 //! `cargo xtask test`: the test suite on a fresh Debian machine. Some tests
-//! drive real networking tools (iptables, ip, curl); installing them here
+//! drive real networking tools (iptables, ip, curl) or pull plugins from a
+//! real OCI registry (docker-registry); installing them here
 //! keeps CI and a new contributor's first run one command.
 
 use std::path::Path;
@@ -11,12 +12,13 @@ use clap::Args;
 use crate::workspace;
 
 /// Tools the tests run, and the Debian package each comes in.
-const TOOLS: [(&str, &str); 5] = [
+const TOOLS: [(&str, &str); 6] = [
     ("iptables", "iptables"),
     ("curl", "curl"),
     ("ip", "iproute2"),
     ("setpriv", "util-linux"),
     ("python3", "python3"),
+    ("docker-registry", "docker-registry"),
 ];
 
 #[derive(Args)]

@@ -1,6 +1,6 @@
-//! `weft-controller`: serves the plugin API to proxies from one source of
-//! resources (Namespaces, Pods, WasmPlugins): a directory of YAML, followed
-//! as it changes, or the Kubernetes cluster it runs in.
+//! `weft-controller`: serves the plugin API to proxies from a directory of
+//! resources (Namespaces, Pods, WasmPlugins as YAML), following its changes,
+//! or from a Kubernetes cluster's watches.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{ArgGroup, Parser};
+use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing_subscriber::EnvFilter;
 use weft_controller::api::PluginApi;
+use weft_controller::fetch::Fetcher;
 use weft_controller::inspect::InspectApi;
 use weft_controller::kubernetes::follow_cluster;
 use weft_controller::modules::Modules;
@@ -42,8 +44,7 @@ struct Args {
     log: String,
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::try_parse().unwrap_or_else(|e| {
         let code = if e.use_stderr() { EXIT_CONFIG } else { 0 };
         let _ = e.print();
@@ -55,31 +56,46 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = weft_plugins::Runtime::new().context("starting the plugin runtime")?;
-    let state = match &args.dir {
-        Some(dir) => {
-            // Read before listening, so the first proxies find their workloads.
-            let first = read_state(dir, &runtime, &Modules::default());
-            let (publish, state) = tokio::sync::watch::channel(Arc::new(first));
-            let dir = dir.clone();
-            std::thread::spawn(move || follow_directory(dir, runtime, publish));
-            state
-        }
-        None => {
-            let client = kube::Client::try_default()
-                .await
-                .context("connecting to Kubernetes (in-cluster config or kubeconfig)")?;
-            // Until every kind is listed no workload is known: proxies keep
-            // the chains they have.
-            let empty = State {
-                index: Default::default(),
-                modules: Modules::default(),
+    let fetcher = Fetcher::new().context("starting the module fetcher")?;
+    // Read before listening, so the first proxies find their workloads; and
+    // before the API's runtime starts, since module fetches block.
+    let first_read = args
+        .dir
+        .as_ref()
+        .map(|dir| read_state(dir, &runtime, &fetcher, &Modules::default()));
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the API's runtime")?
+        .block_on(async {
+            let state = match (&args.dir, first_read) {
+                (Some(dir), Some(first)) => {
+                    let (publish, state) = watch::channel(Arc::new(first));
+                    let dir = dir.clone();
+                    std::thread::spawn(move || follow_directory(dir, runtime, fetcher, publish));
+                    state
+                }
+                _ => {
+                    let client = kube::Client::try_default()
+                        .await
+                        .context("connecting to Kubernetes (in-cluster config or kubeconfig)")?;
+                    // Until every kind is listed no workload is known:
+                    // proxies keep the chains they have.
+                    let empty = State {
+                        index: Default::default(),
+                        modules: Modules::default(),
+                    };
+                    let (publish, state) = watch::channel(Arc::new(empty));
+                    let (runtime, fetcher) = (Arc::new(runtime), Arc::new(fetcher));
+                    tokio::spawn(follow_cluster(client, runtime, fetcher, publish));
+                    state
+                }
             };
-            let (publish, state) = tokio::sync::watch::channel(Arc::new(empty));
-            tokio::spawn(follow_cluster(client, Arc::new(runtime), publish));
-            state
-        }
-    };
+            serve(&args, state).await
+        })
+}
 
+async fn serve(args: &Args, state: watch::Receiver<Arc<State>>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

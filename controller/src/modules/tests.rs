@@ -1,6 +1,7 @@
 use weft_plugins::Runtime;
 
 use super::*;
+use crate::fetch::Fetcher;
 use crate::fixtures::{self, cluster};
 use crate::index::{Event, WorkloadRef};
 use crate::state::State;
@@ -11,6 +12,7 @@ fn checked(index: &crate::Index) -> Modules {
     let runtime = Runtime::new().unwrap();
     Modules::check(
         &runtime,
+        &Fetcher::offline(),
         &State::resolved_plugins(index),
         &Modules::default(),
     )

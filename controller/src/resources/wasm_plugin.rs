@@ -90,6 +90,7 @@ pub struct WasmPluginSpec {
     pub image_pull_policy: Option<ImagePullPolicy>,
 
     /// A Secret in the plugin's namespace with OCI registry credentials.
+    /// Not read yet: a plugin that names one is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_secret: Option<String>,
 

@@ -14,6 +14,7 @@ use tokio::time::{Instant, sleep_until};
 use weft_plugins::Runtime;
 
 use super::State;
+use crate::fetch::Fetcher;
 use crate::index::{Event, Objects};
 
 /// The least time between two builds, and the longest an event waits.
@@ -24,6 +25,7 @@ pub const DEBOUNCE: Duration = Duration::from_millis(250);
 pub async fn follow_events(
     mut events: mpsc::Receiver<Event>,
     runtime: Arc<Runtime>,
+    fetcher: Arc<Fetcher>,
     publish: watch::Sender<Arc<State>>,
 ) {
     let mut index = publish.borrow().index.clone();
@@ -47,9 +49,9 @@ pub async fn follow_events(
                 due = None;
                 let index = index.clone();
                 let previous = publish.borrow().modules.clone();
-                let runtime = runtime.clone();
+                let (runtime, fetcher) = (runtime.clone(), fetcher.clone());
                 building = Some(tokio::task::spawn_blocking(move || {
-                    State::build(index, &runtime, &previous)
+                    State::build(index, &runtime, &fetcher, &previous)
                 }));
             }
             built = join(&mut building), if building.is_some() => {

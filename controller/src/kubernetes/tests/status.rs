@@ -1,5 +1,6 @@
 use weft_plugins::Runtime;
 
+use crate::fetch::Fetcher;
 use crate::fixtures::{self, cluster};
 use crate::index::{Event, Index, ResourceKey, WorkloadRef};
 use crate::kubernetes::status_update;
@@ -11,10 +12,17 @@ const NOW: &str = "2026-05-01T12:00:00Z";
 const LATER: &str = "2026-05-02T12:00:00Z";
 
 /// `index` with every module that runs checked, as the controller
-/// publishes it: modules from oci:// and https:// are refused (not fetched
-/// yet), so every plugin a workload runs is refused by the module check.
+/// publishes it, except that nothing is fetched: modules from oci:// and
+/// https:// are refused, so every plugin a workload runs is refused by the
+/// module check.
 fn state(index: Index) -> State {
-    State::build(index, &Runtime::new().unwrap(), &Modules::default())
+    let fetcher = Fetcher::offline();
+    State::build(
+        index,
+        &Runtime::new().unwrap(),
+        &fetcher,
+        &Modules::default(),
+    )
 }
 
 /// The cluster without the canary pod, the only one running `authz` and

@@ -9,6 +9,7 @@ use tokio::time::sleep;
 use weft_plugins::Runtime;
 
 use super::*;
+use crate::fetch::Fetcher;
 use crate::fixtures::{self, listed};
 use crate::index::{Event, WorkloadRef};
 use crate::modules::Modules;
@@ -28,7 +29,8 @@ fn follow() -> Follower {
     };
     let (publish, state) = watch::channel(Arc::new(empty));
     let (events, rx) = mpsc::channel(1024);
-    tokio::spawn(follow_events(rx, runtime, publish));
+    let fetcher = Arc::new(Fetcher::offline());
+    tokio::spawn(follow_events(rx, runtime, fetcher, publish));
     Follower { events, state }
 }
 
