@@ -59,23 +59,22 @@ fn main() -> anyhow::Result<()> {
     let fetcher = Fetcher::new().context("starting the module fetcher")?;
     // Read before listening, so the first proxies find their workloads; and
     // before the API's runtime starts, since module fetches block.
-    let first_read = args
-        .dir
-        .as_ref()
-        .map(|dir| read_state(dir, &runtime, &fetcher, &Modules::default()));
+    let directory = args.dir.clone().map(|dir| {
+        let first = read_state(&dir, &runtime, &fetcher, &Modules::default());
+        (dir, first)
+    });
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the API's runtime")?
         .block_on(async {
-            let state = match (&args.dir, first_read) {
-                (Some(dir), Some(first)) => {
+            let state = match directory {
+                Some((dir, first)) => {
                     let (publish, state) = watch::channel(Arc::new(first));
-                    let dir = dir.clone();
                     std::thread::spawn(move || follow_directory(dir, runtime, fetcher, publish));
                     state
                 }
-                _ => {
+                None => {
                     let client = kube::Client::try_default()
                         .await
                         .context("connecting to Kubernetes (in-cluster config or kubeconfig)")?;

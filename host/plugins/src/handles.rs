@@ -43,15 +43,21 @@ pub struct RequestView {
 pub struct UpstreamError(pub String);
 
 impl RequestView {
-    /// A copy for hooks that run after the request went upstream.
-    pub fn snapshot(&self) -> Self {
+    /// A copy of the request's head without its extensions: the proxy
+    /// sends one upstream (or again, on a retry) and keeps the view.
+    pub fn copy_head(&self) -> http::request::Parts {
         let mut parts = http::Request::new(()).into_parts().0;
         parts.method = self.parts.method.clone();
         parts.uri = self.parts.uri.clone();
         parts.version = self.parts.version;
         parts.headers = self.parts.headers.clone();
+        parts
+    }
+
+    /// A copy for hooks that run after the request went upstream.
+    pub fn snapshot(&self) -> Self {
         Self {
-            parts,
+            parts: self.copy_head(),
             direction: self.direction,
             client_addr: self.client_addr,
             local_port: self.local_port,

@@ -22,7 +22,8 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use weft_plugins::{Hooks, PluginChain, RequestOutcome, ResponseOutcome, UpstreamError};
 
-pub use upstream::{HeldHttp1, Upstream};
+use upstream::HeldHttp1;
+pub use upstream::Upstream;
 
 use crate::errors::{ProxyError, error_chain};
 use crate::http::replay::Replay;
@@ -100,7 +101,7 @@ impl HttpProxy {
         let (timeout, backend) = (view.timeout, view.backend.clone());
         let req = if keep_view {
             // The original goes upstream, extensions and all.
-            let copy = hooks::copy_head(&view.parts);
+            let copy = view.copy_head();
             let req = Request::from_parts(std::mem::replace(&mut view.parts, copy), body);
             *kept_view = Some(view);
             req
@@ -155,8 +156,7 @@ impl HttpProxy {
                 && replay.is_ready()
                 && deadline.is_none_or(|d| Instant::now() < d);
             let (view, parts, outcome) = chain.on_response(view, parts);
-            let retry_head =
-                matches!(outcome, ResponseOutcome::Retry).then(|| hooks::copy_head(&view.parts));
+            let retry_head = matches!(outcome, ResponseOutcome::Retry).then(|| view.copy_head());
             *kept_view = Some(view);
             match (outcome, retry_head, replay.body()) {
                 (ResponseOutcome::Retry, Some(head), Some(body)) if attempts < MAX_ATTEMPTS => {

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use weft_plugins::{Completion, LocalResponse, PluginChain, RequestView};
@@ -30,17 +30,6 @@ pub fn view(parts: http::request::Parts, conn: &ConnectionInfo) -> RequestView {
         attempt: 1,
         replayable: false,
     }
-}
-
-/// A copy of a request's head, without its extensions, for the hooks that
-/// run after the request went upstream (and for a retry).
-pub fn copy_head(head: &http::request::Parts) -> http::request::Parts {
-    let mut parts = Request::new(()).into_parts().0;
-    parts.method = head.method.clone();
-    parts.uri = head.uri.clone();
-    parts.version = head.version;
-    parts.headers = head.headers.clone();
-    parts
 }
 
 /// The response a plugin made.

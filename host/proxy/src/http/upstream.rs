@@ -252,14 +252,19 @@ struct IdleHttp1 {
 /// A parked connection and when it was parked.
 type Parked = (http1::SendRequest<BoxBody>, Instant);
 
+/// Whether a parked connection is still open and has not waited too long.
+fn usable((sender, since): &Parked) -> bool {
+    !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT
+}
+
 impl IdleHttp1 {
     /// The most recently parked connection to `addr` still open.
     fn take(&self, addr: SocketAddr) -> Option<http1::SendRequest<BoxBody>> {
         let mut by_endpoint = self.by_endpoint.lock().unwrap_or_else(|p| p.into_inner());
         let parked = by_endpoint.get_mut(&addr)?;
-        while let Some((sender, since)) = parked.pop() {
-            if !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT {
-                return Some(sender);
+        while let Some(candidate) = parked.pop() {
+            if usable(&candidate) {
+                return Some(candidate.0);
             }
         }
         None
@@ -271,7 +276,7 @@ impl IdleHttp1 {
     fn park(&self, addr: SocketAddr, sender: http1::SendRequest<BoxBody>) {
         let mut by_endpoint = self.by_endpoint.lock().unwrap_or_else(|p| p.into_inner());
         by_endpoint.retain(|_, parked| {
-            parked.retain(|(sender, since)| !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT);
+            parked.retain(usable);
             !parked.is_empty()
         });
         let parked = by_endpoint.entry(addr).or_default();
