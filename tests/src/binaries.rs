@@ -10,8 +10,7 @@ use std::sync::OnceLock;
 pub fn path(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
+        let mut build = cargo();
         build.args([
             "build",
             "--quiet",
@@ -41,4 +40,33 @@ fn profile_dir() -> PathBuf {
         .and_then(|deps| deps.parent())
         .expect("test executable is in target/<profile>/deps")
         .to_path_buf()
+}
+
+/// Cargo, to build from a test. Cargo gives a test process its package's
+/// `CARGO_PKG_*`, `CARGO_MANIFEST_*` and the like; build scripts (ring's,
+/// cc's) rerun when those change, so passing them on would rebuild the TLS
+/// stack whenever tests of another package ran in between.
+pub(crate) fn cargo() -> Command {
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (key, _) in std::env::vars().filter(|(k, _)| set_for_the_test(k)) {
+        cargo.env_remove(key);
+    }
+    cargo
+}
+
+/// Variables Cargo sets for the crate being tested, not for Cargo itself.
+fn set_for_the_test(key: &str) -> bool {
+    const PREFIXES: [&str; 4] = [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_BIN_",
+        "CARGO_CRATE_",
+    ];
+    const NAMES: [&str; 4] = [
+        "OUT_DIR",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+    ];
+    PREFIXES.iter().any(|p| key.starts_with(p)) || NAMES.contains(&key)
 }

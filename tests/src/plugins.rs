@@ -20,8 +20,7 @@ pub fn component(name: &str) -> PathBuf {
             .status()
             .expect("running rustup");
         assert!(rustup.success(), "rustup target add wasm32-wasip2 failed");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let status = crate::binaries::cargo()
             .args(["build", "--quiet", "--release"])
             .current_dir(dir())
             .env_remove("CARGO_TARGET_DIR")

@@ -25,6 +25,9 @@ pub struct RunningProxy {
     pub admin: SocketAddr,
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
+    /// Reads stderr to its end; awaited in `wait` so that every line the
+    /// process wrote is in `logs` once it has exited.
+    log_reader: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Default for Proxy {
@@ -90,7 +93,7 @@ impl Proxy {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let log = logs.clone();
-        tokio::spawn(async move {
+        let log_reader = tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 eprintln!("[weft-proxy] {line}");
                 if let Some(listening) = parse_listening(&line) {
@@ -121,6 +124,7 @@ impl Proxy {
             admin: admin.unwrap(),
             child,
             logs,
+            log_reader: Some(log_reader),
         };
         if check_ready {
             let ready = http1::get(proxy.admin, "admin", "/ready").await;
@@ -163,10 +167,17 @@ impl RunningProxy {
     }
 
     pub async fn wait(&mut self) -> ExitStatus {
-        tokio::time::timeout(PATIENCE, self.child.wait())
+        let status = tokio::time::timeout(PATIENCE, self.child.wait())
             .await
             .expect("proxy did not exit in time")
-            .unwrap()
+            .unwrap();
+        if let Some(reader) = self.log_reader.take() {
+            tokio::time::timeout(PATIENCE, reader)
+                .await
+                .expect("proxy's stderr still open after it exited")
+                .expect("reading the proxy's logs");
+        }
+        status
     }
 
     /// The most memory the proxy has held (`VmHWM`), in KiB.
