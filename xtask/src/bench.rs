@@ -152,14 +152,19 @@ fn measure_target(
         let app = harness::weft::start_app(&mut processes, &setup.bin)?;
         let peer = peers::Peer {
             setup,
-            app,
+            app: app.addr,
             dir,
             index,
         };
         let endpoint: Endpoint = peer.start(target, &mut processes)?;
         harness::wait_for_200(&mut processes, endpoint.http1, AUTHORITY, "/")
             .with_context(|| peer.log_tail(target))?;
-        let figures = measure::workloads(&endpoint, seconds, clock_ticks, dir)?;
+        let meter = measure::Meter {
+            proxy: endpoint.pid,
+            upstream: app.pid,
+            clock_ticks,
+        };
+        let figures = measure::workloads(&endpoint, &meter, seconds, dir)?;
         processes
             .ensure_running()
             .with_context(|| peer.log_tail(target))?;

@@ -129,7 +129,7 @@ impl ChainBench<'_> {
     fn run(&self, seconds: u64, clock_ticks: f64) -> anyhow::Result<Row> {
         std::fs::create_dir_all(self.scratch)?;
         let mut processes = Processes::default();
-        let app = weft::start_app(&mut processes, self.bin)?;
+        let app = weft::start_app(&mut processes, self.bin)?.addr;
         let chain = self.scratch.join("plugins.json");
         weft::write_chain_file(&chain, self.components, self.plugins, app)?;
         let log = self.scratch.join("weft-proxy.log");

@@ -11,10 +11,10 @@ use crate::harness::processes::ensure_not_interrupted;
 use crate::harness::procfs::{self, RssSampler};
 use crate::harness::weft::AUTHORITY;
 use crate::harness::wrk::{self, WrkReport};
-use crate::harness::{PROXY_CPU, WARM_UP_SECONDS};
+use crate::harness::{CLIENT_CPU, PROXY_CPU, WARM_UP_SECONDS};
 
-/// Other work on the proxy's CPU above this share of a run makes the
-/// figures unfair: the run is repeated, and called out if it stays so.
+/// Other work on either CPU above this share of a run makes the figures
+/// unfair: the run is repeated, and called out if it stays so.
 pub const INTERFERENCE_PCT: f64 = 5.0;
 /// Runs of one load on one target at most, when other work interferes.
 const ATTEMPTS: usize = 3;
@@ -44,6 +44,17 @@ pub struct Measurement {
     /// User-space time other processes took on the proxy's CPU, as a share
     /// of the run: the figures are only fair when it is near 0.
     pub others_on_proxy_cpu_pct: Option<f64>,
+    /// The same on the CPU the load generator and the upstream share: work
+    /// there slows every row, the direct one included.
+    pub others_on_load_cpu_pct: f64,
+}
+
+impl Measurement {
+    /// The larger share other work took of either CPU.
+    pub fn interference_pct(&self) -> f64 {
+        self.others_on_load_cpu_pct
+            .max(self.others_on_proxy_cpu_pct.unwrap_or(0.0))
+    }
 }
 
 /// A target ready for load: the process to account for (none when the
@@ -67,15 +78,11 @@ pub struct Figures {
 /// short warm-up that is not counted.
 pub fn workloads(
     endpoint: &Endpoint,
+    meter: &Meter,
     seconds: u64,
-    clock_ticks: f64,
     scratch: &Path,
 ) -> anyhow::Result<Figures> {
     let rss_idle_kb = endpoint.pid.map(procfs::tree_rss_kb).transpose()?;
-    let meter = Meter {
-        pid: endpoint.pid,
-        clock_ticks,
-    };
     let http1 = meter.measure(
         || wrk::run(endpoint.http1, AUTHORITY, WARM_UP_SECONDS).map(drop),
         || wrk::run(endpoint.http1, AUTHORITY, seconds).map(wrk_load),
@@ -101,10 +108,13 @@ pub fn workloads(
     })
 }
 
-/// Reads a proxy's CPU time and memory around a load.
-struct Meter {
-    pid: Option<u32>,
-    clock_ticks: f64,
+/// Reads a proxy's CPU time and memory around a load, and what processes
+/// other than the proxy, the upstream and this one did on both CPUs.
+pub struct Meter {
+    /// None when the client talks to the upstream directly.
+    pub proxy: Option<u32>,
+    pub upstream: u32,
+    pub clock_ticks: f64,
 }
 
 impl Meter {
@@ -120,18 +130,17 @@ impl Meter {
             warm_up()?;
             let mut quietest = self.metered(&load)?;
             for _ in 1..ATTEMPTS {
-                let Some(others) = quietest.others_on_proxy_cpu_pct else {
-                    break;
-                };
+                let others = quietest.interference_pct();
                 if others <= INTERFERENCE_PCT {
                     break;
                 }
                 ensure_not_interrupted()?;
                 eprintln!(
-                    "  other processes took {others:.0} % of CPU {PROXY_CPU}: measuring again"
+                    "  other processes took {others:.0} % of CPU {PROXY_CPU} or \
+                     {CLIENT_CPU}: measuring again"
                 );
                 let again = self.metered(&load)?;
-                if again.others_on_proxy_cpu_pct < quietest.others_on_proxy_cpu_pct {
+                if again.interference_pct() < others {
                     quietest = again;
                 }
             }
@@ -141,30 +150,34 @@ impl Meter {
     }
 
     fn metered(&self, load: &impl Fn() -> anyhow::Result<Load>) -> anyhow::Result<Measurement> {
-        let Some(pid) = self.pid else {
-            return Ok(Measurement {
-                load: load()?,
-                cpu_s_per_10k: None,
-                rss_load_kb: None,
-                others_on_proxy_cpu_pct: None,
-            });
-        };
-        let sampler = RssSampler::start(pid);
+        let sampler = self.proxy.map(RssSampler::start);
         let started = Instant::now();
-        let cpu_before = procfs::cpu_user_ticks(PROXY_CPU)?;
-        let before = procfs::tree_cpu_ticks(pid)?;
+        let proxy_cpu_before = procfs::cpu_user_ticks(PROXY_CPU)?;
+        let load_cpu_before = procfs::cpu_user_ticks(CLIENT_CPU)?;
+        let proxy_before = self.proxy.map(procfs::tree_cpu_ticks).transpose()?;
+        // The load generators: this process and the ones it ran and waited for.
+        let ours_before = procfs::own_user_ticks()? + procfs::tree_cpu_ticks(self.upstream)?.user;
         let load = load()?;
-        let used = procfs::tree_cpu_ticks(pid)?.since(before);
-        let cpu_user = procfs::cpu_user_ticks(PROXY_CPU)?.saturating_sub(cpu_before);
-        let window_ticks = started.elapsed().as_secs_f64() * self.clock_ticks;
-        let rss_load_kb = sampler.max_kb();
-        let cpu_seconds = used.total() as f64 / self.clock_ticks;
-        let others = cpu_user.saturating_sub(used.user) as f64;
+        let ours = procfs::own_user_ticks()? + procfs::tree_cpu_ticks(self.upstream)?.user;
+        let load_cpu = procfs::cpu_user_ticks(CLIENT_CPU)?.saturating_sub(load_cpu_before);
+        let proxy_cpu = procfs::cpu_user_ticks(PROXY_CPU)?.saturating_sub(proxy_cpu_before);
+        let proxy_used = match (self.proxy, proxy_before) {
+            (Some(pid), Some(before)) => Some(procfs::tree_cpu_ticks(pid)?.since(before)),
+            _ => None,
+        };
+        let window_ticks = (started.elapsed().as_secs_f64() * self.clock_ticks).max(1.0);
+        let share = |ticks: u64| ticks as f64 / window_ticks * 100.0;
         Ok(Measurement {
-            cpu_s_per_10k: Some(cpu_seconds / load.requests.max(1) as f64 * 1e4),
+            cpu_s_per_10k: proxy_used.map(|used| {
+                used.total() as f64 / self.clock_ticks / load.requests.max(1) as f64 * 1e4
+            }),
             load,
-            rss_load_kb: Some(rss_load_kb),
-            others_on_proxy_cpu_pct: Some(others / window_ticks.max(1.0) * 100.0),
+            rss_load_kb: sampler.map(RssSampler::max_kb),
+            others_on_proxy_cpu_pct: proxy_used
+                .map(|used| share(proxy_cpu.saturating_sub(used.user))),
+            others_on_load_cpu_pct: share(
+                load_cpu.saturating_sub(ours.saturating_sub(ours_before)),
+            ),
         })
     }
 }

@@ -174,8 +174,8 @@ impl Report {
         );
     }
 
-    /// Which runs shared the proxy's CPU with other work, which lowers
-    /// their req/s and raises their latency and CPU per request.
+    /// Which runs shared a CPU with other work, which lowers their req/s
+    /// and raises their latency and CPU per request.
     fn interference(&self) -> String {
         let mut shared = Vec::new();
         for result in &self.results {
@@ -185,22 +185,22 @@ impl Report {
             for (name, workload) in WORKLOADS {
                 let pct = workload(figures)
                     .as_ref()
-                    .ok()
-                    .and_then(|m| m.others_on_proxy_cpu_pct);
-                if let Some(pct) = pct.filter(|pct| *pct > INTERFERENCE_PCT) {
+                    .map(Measurement::interference_pct);
+                if let Some(pct) = pct.ok().filter(|pct| *pct > INTERFERENCE_PCT) {
                     shared.push(format!("{} {name} {pct:.0} %", result.target.label()));
                 }
             }
         }
         if shared.is_empty() {
             return format!(
-                "other processes used under {INTERFERENCE_PCT:.0} % of CPU {PROXY_CPU} during \
-                 every measured run (a run above that is measured again, up to three times, and \
-                 the quietest kept)."
+                "other processes used under {INTERFERENCE_PCT:.0} % of CPU {PROXY_CPU} (the \
+                 proxy's) and of CPU {CLIENT_CPU} (the load's and the upstream's) during every \
+                 measured run (a run above that is measured again, up to three times, and the \
+                 quietest kept)."
             );
         }
         format!(
-            "other processes took CPU {PROXY_CPU} during some runs even at the quietest of \
+            "other processes took CPU {PROXY_CPU} or {CLIENT_CPU} during some runs even at the quietest of \
              three tries, which lowers their req/s and raises their latency and CPU per request; \
              compare those rows with care, or run again on a quiet machine: {}.",
             shared.join(", ")
@@ -404,6 +404,7 @@ fn measurement_json(measured: &Result<Measurement, String>) -> Value {
                 "cpu_s_per_10k": measured.cpu_s_per_10k,
                 "rss_load_kb": measured.rss_load_kb,
                 "others_on_proxy_cpu_pct": measured.others_on_proxy_cpu_pct,
+                "others_on_load_cpu_pct": measured.others_on_load_cpu_pct,
             })
         }
     }

@@ -58,6 +58,21 @@ pub fn tree_cpu_ticks(pid: u32) -> anyhow::Result<CpuTicks> {
     Ok(sum)
 }
 
+/// User time of this process and of the children it has waited for (the
+/// load generators it ran), in clock ticks.
+pub fn own_user_ticks() -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
+    parse_own_user_ticks(&stat).with_context(|| format!("cannot read /proc/self/stat: {stat:?}"))
+}
+
+fn parse_own_user_ticks(stat: &str) -> Option<u64> {
+    // utime and cutime are fields 14 and 16 of the whole line.
+    let fields = fields_after_name(stat)?;
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let cutime: u64 = fields.get(13)?.parse().ok()?;
+    Some(utime + cutime)
+}
+
 fn cpu_ticks(pid: u32) -> anyhow::Result<CpuTicks> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
@@ -210,6 +225,13 @@ mod tests {
         assert_eq!(parse_cpu_user_ticks(stat, "1"), Some(7));
         assert_eq!(parse_cpu_user_ticks(stat, "0"), Some(4));
         assert_eq!(parse_cpu_user_ticks(stat, "2"), None);
+    }
+
+    #[test]
+    fn adds_waited_childrens_user_time_to_its_own() {
+        let stat = "7 (xtask) R 1 7 7 0 -1 0 0 0 0 0 300 20 45 6 20 0 9 0";
+        assert_eq!(parse_own_user_ticks(stat), Some(345));
+        assert_eq!(parse_own_user_ticks("7 (xtask) R 1"), None);
     }
 
     #[test]

@@ -63,12 +63,19 @@ pub fn missing_component(components: &Path, plugins: &[&str]) -> Option<PathBuf>
 }
 
 /// Starts `weft-demo http` on a port the kernel picks, on the client CPU.
-pub fn start_app(processes: &mut Processes, bin: &Path) -> anyhow::Result<SocketAddr> {
+/// The demo app the proxies forward to, started by [`start_app`].
+pub struct App {
+    pub addr: SocketAddr,
+    pub pid: u32,
+}
+
+pub fn start_app(processes: &mut Processes, bin: &Path) -> anyhow::Result<App> {
     let mut command = pinned(CLIENT_CPU, bin.join("weft-demo"));
     command
         .args(["http", "--listen", "127.0.0.1:0", "--name", "app"])
         .stdout(Stdio::piped());
     let child = processes.spawn("weft-demo", &mut command)?;
+    let pid = child.id();
     let stdout = child.stdout.take().expect("stdout is piped");
     let (lines, received) = mpsc::channel();
     // Keeps reading after the first line so the app never blocks on a
@@ -81,9 +88,11 @@ pub fn start_app(processes: &mut Processes, bin: &Path) -> anyhow::Result<Socket
     let line = received
         .recv_timeout(DEMO_START_LIMIT)
         .with_context(|| format!("weft-demo printed no address within {DEMO_START_LIMIT:?}"))?;
-    line.strip_prefix("listening on ")
+    let addr = line
+        .strip_prefix("listening on ")
         .and_then(|addr| addr.trim().parse().ok())
-        .with_context(|| format!("weft-demo printed {line:?}, not `listening on ADDR`"))
+        .with_context(|| format!("weft-demo printed {line:?}, not `listening on ADDR`"))?;
+    Ok(App { addr, pid })
 }
 
 /// One weft-proxy to start: its binaries, the app behind it, its plugin

@@ -14,6 +14,7 @@ fn measured(per_second: f64, cpu: Option<f64>) -> Measurement {
         cpu_s_per_10k: cpu,
         rss_load_kb: cpu.map(|_| 15 * 1024),
         others_on_proxy_cpu_pct: cpu.map(|_| 1.0),
+        others_on_load_cpu_pct: 2.0,
     }
 }
 
@@ -124,10 +125,34 @@ fn calls_out_runs_that_shared_the_proxy_cpu() {
     assert!(markdown.contains("again on a quiet machine: Envoy HTTP/1.1 37 %.\n"));
     let mut quiet = report();
     quiet.results.retain(|r| r.target != Target::Envoy);
+    assert!(quiet.markdown().contains(
+        "other processes used under 5 % of CPU 1 (the proxy's) and of CPU 0 (the load's and \
+         the upstream's) during every measured run ("
+    ));
+}
+
+#[test]
+fn calls_out_runs_that_shared_the_load_cpu() {
+    let mut direct = ran(Target::Direct, 50_000.0, None);
+    if let Ok(Figures {
+        fixed_rate: Ok(measured),
+        ..
+    }) = &mut direct.outcome
+    {
+        measured.others_on_load_cpu_pct = 12.0;
+    }
+    let mut report = report();
+    report.results[0] = direct;
     assert!(
-        quiet
+        report
             .markdown()
-            .contains("other processes used under 5 % of CPU 1 during every measured run (")
+            .contains("upstream direct (the limit) fixed rate 12 %, Envoy HTTP/1.1 37 %.\n"),
+        "{}",
+        report.markdown()
+    );
+    assert_eq!(
+        report.json()["targets"][0]["fixed_rate"]["others_on_load_cpu_pct"],
+        12.0
     );
 }
 
