@@ -54,17 +54,36 @@ fn main() {
             case: "metrics: on_complete *",
             runs: load(&runtime, &components, &[metrics()]).map(|c| time_completion_hook(&c)),
         },
-        Row {
-            case: "metrics+retry+authz+split: whole request *",
-            runs: load(
-                &runtime,
-                &components,
-                &[metrics(), retry(), authz(), split()],
-            )
-            .map(|c| time_whole_request(&c)),
-        },
+        whole_request(
+            &runtime,
+            &components,
+            "metrics: whole request *",
+            &[metrics()],
+        ),
+        whole_request(&runtime, &components, "retry: whole request *", &[retry()]),
+        whole_request(&runtime, &components, "authz: whole request *", &[authz()]),
+        whole_request(&runtime, &components, "split: whole request *", &[split()]),
+        whole_request(
+            &runtime,
+            &components,
+            "metrics+retry+authz+split: whole request *",
+            &[metrics(), retry(), authz(), split()],
+        ),
     ];
     print_table(&rows);
+}
+
+/// Request, response and completion hooks of a chain of `plugins`.
+fn whole_request(
+    runtime: &Runtime,
+    components: &Path,
+    case: &'static str,
+    plugins: &[(&str, serde_json::Value)],
+) -> Row {
+    Row {
+        case,
+        runs: load(runtime, components, plugins).map(|c| time_whole_request(&c)),
+    }
 }
 
 /// The workspace's `plugins/` folder.
