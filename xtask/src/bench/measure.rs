@@ -154,17 +154,23 @@ impl Meter {
         let started = Instant::now();
         let proxy_cpu_before = procfs::cpu_user_ticks(PROXY_CPU)?;
         let load_cpu_before = procfs::cpu_user_ticks(CLIENT_CPU)?;
-        let proxy_before = self.proxy.map(procfs::tree_cpu_ticks).transpose()?;
-        // The load generators: this process and the ones it ran and waited for.
-        let ours_before = procfs::own_user_ticks()? + procfs::tree_cpu_ticks(self.upstream)?.user;
+        let proxy_before = self
+            .proxy
+            .map(|pid| procfs::tree_cpu_ticks(pid).map(|ticks| (pid, ticks)))
+            .transpose()?;
+        // User time that belongs on CPU 0: the upstream's, this process's
+        // (the fixed-rate generator) and its waited children's (wrk, h2load).
+        let ours = || -> anyhow::Result<u64> {
+            Ok(procfs::own_user_ticks()? + procfs::tree_cpu_ticks(self.upstream)?.user)
+        };
+        let ours_before = ours()?;
         let load = load()?;
-        let ours = procfs::own_user_ticks()? + procfs::tree_cpu_ticks(self.upstream)?.user;
+        let ours_used = ours()?.saturating_sub(ours_before);
         let load_cpu = procfs::cpu_user_ticks(CLIENT_CPU)?.saturating_sub(load_cpu_before);
         let proxy_cpu = procfs::cpu_user_ticks(PROXY_CPU)?.saturating_sub(proxy_cpu_before);
-        let proxy_used = match (self.proxy, proxy_before) {
-            (Some(pid), Some(before)) => Some(procfs::tree_cpu_ticks(pid)?.since(before)),
-            _ => None,
-        };
+        let proxy_used = proxy_before
+            .map(|(pid, before)| procfs::tree_cpu_ticks(pid).map(|now| now.since(before)))
+            .transpose()?;
         let window_ticks = (started.elapsed().as_secs_f64() * self.clock_ticks).max(1.0);
         let share = |ticks: u64| ticks as f64 / window_ticks * 100.0;
         Ok(Measurement {
@@ -175,9 +181,7 @@ impl Meter {
             rss_load_kb: sampler.map(RssSampler::max_kb),
             others_on_proxy_cpu_pct: proxy_used
                 .map(|used| share(proxy_cpu.saturating_sub(used.user))),
-            others_on_load_cpu_pct: share(
-                load_cpu.saturating_sub(ours.saturating_sub(ours_before)),
-            ),
+            others_on_load_cpu_pct: share(load_cpu.saturating_sub(ours_used)),
         })
     }
 }

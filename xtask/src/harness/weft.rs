@@ -62,13 +62,13 @@ pub fn missing_component(components: &Path, plugins: &[&str]) -> Option<PathBuf>
         .find(|module| !module.is_file())
 }
 
-/// Starts `weft-demo http` on a port the kernel picks, on the client CPU.
 /// The demo app the proxies forward to, started by [`start_app`].
 pub struct App {
     pub addr: SocketAddr,
     pub pid: u32,
 }
 
+/// Starts `weft-demo http` on a port the kernel picks, on the client CPU.
 pub fn start_app(processes: &mut Processes, bin: &Path) -> anyhow::Result<App> {
     let mut command = pinned(CLIENT_CPU, bin.join("weft-demo"));
     command
