@@ -11,17 +11,22 @@
 //! Everything is counted in `on_complete`, once per request. A request that
 //! got no response counts in `response_total` as a `failure` with an empty
 //! `status_code`, so success rates see it; it has no latency to observe.
+//!
+//! `authority` is whatever `Host` a client sends, so the number of series
+//! is bounded twice: the proxy keeps the plugin's first `metricSeriesLimit`
+//! series per family and counts the rest as dropped, and the handles kept
+//! here are a bounded [`SeriesCache`].
 
 mod classification;
-mod series_cache;
+mod labels;
 
 use weft_plugin_sdk::metrics::{
-    self, CounterFamily, CounterSeries, HistogramFamily, HistogramSeries,
+    self, CounterFamily, CounterSeries, HistogramFamily, HistogramSeries, SeriesCache,
 };
 use weft_plugin_sdk::{Completion, Hooks, Plugin, Request, export_plugin};
 
 use classification::{classification, status_code_label, tls_label};
-use series_cache::{Labels, SeriesCache};
+use labels::Labels;
 
 /// Linkerd's response latency buckets, in milliseconds.
 const LATENCY_BUCKETS_MS: [f64; 25] = [
@@ -43,7 +48,7 @@ struct GoldenMetrics {
     requests: CounterFamily,
     responses: CounterFamily,
     latency: HistogramFamily,
-    cache: SeriesCache<Series>,
+    cache: SeriesCache<Labels, Series>,
 }
 
 /// The handles one completed request records into.
@@ -76,7 +81,7 @@ impl Plugin for GoldenMetrics {
                 &RESPONSE_LABELS,
                 &LATENCY_BUCKETS_MS,
             )?,
-            cache: SeriesCache::new(),
+            cache: SeriesCache::default(),
         })
     }
 

@@ -2,8 +2,9 @@
 //!
 //! Register families once (in [`Plugin::init`](crate::Plugin::init)), look up
 //! a series once per label set, then record with the numeric handle: hooks
-//! pass no strings per request. Cache series handles for labels that repeat;
-//! [`CounterFamily::series`] crosses into the proxy every time it is called.
+//! pass no strings per request. Cache series handles for labels that repeat
+//! ([`SeriesCache`]); [`CounterFamily::series`] crosses into the proxy every
+//! time it is called.
 //!
 //! **Counter names leave out `_total`.** The proxy's Prometheus library adds
 //! the suffix when rendering, so `register_counter("request", ...)` appears as
@@ -12,6 +13,18 @@
 //!
 //! Registering a name again (as every instance of a plugin does) returns the
 //! existing family when its labels (and buckets) match.
+//!
+//! **Series are bounded.** The proxy keeps at most `metricSeriesLimit`
+//! series (2,000 by default) per plugin and family. Past it,
+//! [`CounterFamily::series`] still succeeds, but the handle it returns
+//! belongs to the family's overflow: its samples are dropped and counted in
+//! `weft_plugin_metric_series_dropped_total{plugin, family}`. Keep labels
+//! that clients control (an authority, a path) in mind, and cache handles
+//! in a [`SeriesCache`], which is bounded as well.
+
+mod series_cache;
+
+pub use series_cache::{DEFAULT_MAX_ENTRIES, DEFAULT_MAX_LABEL_BYTES, LabelSet, SeriesCache};
 
 use crate::bindings::weft::plugin::metrics as host;
 
