@@ -211,6 +211,7 @@ fn load(
                 .memory_limit_bytes
                 .and_then(|b| usize::try_from(b).ok())
                 .unwrap_or(weft_plugins::DEFAULT_MEMORY_LIMIT_BYTES),
+            metric_series_limit: weft_plugins::DEFAULT_METRIC_SERIES_LIMIT,
             directions: Vec::new(),
         }],
     };

@@ -109,6 +109,7 @@ impl PluginChain {
                 name: p.spec.name.clone(),
                 shared: Default::default(),
                 memory_limit: p.spec.memory_limit_bytes,
+                metric_series_limit: p.spec.metric_series_limit,
             })
             .collect();
         let mut slots = Vec::with_capacity(plugins.len());

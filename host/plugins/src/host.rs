@@ -21,6 +21,7 @@ pub struct PluginContext {
     pub name: String,
     pub shared: SharedState,
     pub memory_limit: usize,
+    pub metric_series_limit: u32,
 }
 
 pub struct State {
@@ -186,7 +187,9 @@ impl metrics::Host for State {
     }
 
     fn series(&mut self, family: u32, values: Vec<String>) -> Result<u32, String> {
-        self.metrics.series(family, values)
+        let plugin = self.plugin();
+        self.metrics
+            .series(&plugin.name, plugin.metric_series_limit, family, values)
     }
 
     fn counter_add(&mut self, series: u32, value: u64) {

@@ -31,10 +31,10 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceType};
 pub use bindings::{Completion, Connection, Direction, Hooks, LocalResponse, Method, Protocol};
 pub use chain::{ConnectionOutcome, PluginChain, PluginFailure, RequestOutcome, ResponseOutcome};
 pub use handles::{RequestView, UpstreamError};
-pub use metrics::PluginMetrics;
+pub use metrics::{MAX_SERIES_LABEL_BYTES, PluginMetrics};
 pub use spec::{
-    ChainSpec, DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_TIMEOUT_MS, FailurePolicy, PluginSpec,
-    SpecDirection,
+    ChainSpec, DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_METRIC_SERIES_LIMIT, DEFAULT_TIMEOUT_MS,
+    FailurePolicy, PluginSpec, SpecDirection,
 };
 
 use crate::bindings::{Plugin, PluginPre};

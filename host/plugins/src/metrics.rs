@@ -1,6 +1,13 @@
 //! Metric families that plugins register, rendered on the proxy's
 //! `/metrics` beside its own. Families and series are registered once and
 //! then recorded by number, so steady traffic passes no strings.
+//!
+//! Label values often come from clients (an authority, a path), so each
+//! plugin may create only so many series per family (its spec's
+//! `metricSeriesLimit`). Past that, a new label set gets the family's
+//! overflow handle: its samples are dropped and counted in
+//! `weft_plugin_metric_series_dropped_total{plugin, family}`, so memory and
+//! `/metrics` stay bounded whatever the traffic.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -14,7 +21,16 @@ use prometheus_client::metrics::histogram::Histogram;
 type Labels = Vec<(String, String)>;
 
 /// Names the proxy itself owns; plugins may not register into them.
-const RESERVED_PREFIXES: [&str; 2] = ["tcp_", "process_"];
+const RESERVED_PREFIXES: [&str; 3] = ["tcp_", "process_", "weft_"];
+
+/// The most label text one series may carry. A series is kept for the
+/// proxy's lifetime, so its size counts as much as the number of series.
+pub const MAX_SERIES_LABEL_BYTES: usize = 4096;
+
+/// Rendered with `_total` appended.
+const DROPPED_NAME: &str = "weft_plugin_metric_series_dropped";
+const DROPPED_HELP: &str = "Samples plugins recorded for new label sets past their \
+     per-family series limit (metricSeriesLimit), dropped instead of recorded.";
 
 #[derive(Clone, Debug)]
 struct Buckets(Arc<[f64]>);
@@ -43,6 +59,16 @@ struct FamilyEntry {
 enum Series {
     Counter(Counter),
     Histogram(Histogram),
+    /// Where a plugin's samples for refused label sets go: one per plugin
+    /// and family, counting samples whatever their value.
+    Dropped(Counter),
+}
+
+/// What one plugin has created in one family.
+#[derive(Debug, Default)]
+struct Budget {
+    created: u32,
+    overflow: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -50,6 +76,9 @@ struct Inner {
     families: Vec<FamilyEntry>,
     series: Vec<Series>,
     series_ids: HashMap<(u32, Vec<String>), u32>,
+    /// By plugin name and family; bounded by plugins × families.
+    budgets: HashMap<(String, u32), Budget>,
+    dropped: Family<Labels, Counter>,
 }
 
 #[derive(Debug, Default)]
@@ -112,14 +141,34 @@ impl PluginMetrics {
         Ok(inner.families.len() as u32 - 1)
     }
 
-    pub fn series(&self, family: u32, values: Vec<String>) -> Result<u32, String> {
+    /// The series of `family` with these label values. A new one counts
+    /// against `plugin`'s `limit` for the family; past it, or when the
+    /// values are longer than [`MAX_SERIES_LABEL_BYTES`], the plugin gets
+    /// the family's overflow handle, whose samples are only counted.
+    pub fn series(
+        &self,
+        plugin: &str,
+        limit: u32,
+        family: u32,
+        values: Vec<String>,
+    ) -> Result<u32, String> {
         let key = (family, values);
         if let Some(&id) = self.read().series_ids.get(&key) {
             return Ok(id);
         }
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        let entry = inner
-            .families
+        let Inner {
+            families,
+            series,
+            series_ids,
+            budgets,
+            dropped,
+        } = &mut *inner;
+        // Another instance may have created it since the read lock.
+        if let Some(&id) = series_ids.get(&key) {
+            return Ok(id);
+        }
+        let entry = families
             .get(family as usize)
             .ok_or_else(|| format!("no metric family {family}"))?;
         if entry.label_names.len() != key.1.len() {
@@ -130,36 +179,78 @@ impl PluginMetrics {
                 key.1.len()
             ));
         }
+        let budget = budgets.entry((plugin.to_string(), family)).or_default();
+        let label_bytes: usize = key.1.iter().map(String::len).sum();
+        if budget.created >= limit || label_bytes > MAX_SERIES_LABEL_BYTES {
+            if let Some(id) = budget.overflow {
+                return Ok(id);
+            }
+            let labels = vec![
+                ("plugin".to_string(), plugin.to_string()),
+                ("family".to_string(), entry.rendered_name()),
+            ];
+            tracing::warn!(
+                plugin,
+                family = %entry.rendered_name(),
+                limit,
+                "metric series limit reached: samples for new label sets are dropped"
+            );
+            let id = series.len() as u32;
+            series.push(Series::Dropped(dropped.get_or_create(&labels).clone()));
+            budget.overflow = Some(id);
+            return Ok(id);
+        }
         let labels: Labels = entry
             .label_names
             .iter()
             .cloned()
             .zip(key.1.iter().cloned())
             .collect();
-        let series = match &entry.kind {
+        let created = match &entry.kind {
             Kind::Counter(f) => Series::Counter(f.get_or_create(&labels).clone()),
             Kind::Histogram(f, _) => Series::Histogram(f.get_or_create(&labels).clone()),
         };
-        let id = inner.series.len() as u32;
-        inner.series.push(series);
-        inner.series_ids.insert(key, id);
+        budget.created += 1;
+        let id = series.len() as u32;
+        series.push(created);
+        series_ids.insert(key, id);
         Ok(id)
     }
 
     pub fn counter_add(&self, series: u32, value: u64) {
-        if let Some(Series::Counter(c)) = self.read().series.get(series as usize) {
-            c.inc_by(value);
+        match self.read().series.get(series as usize) {
+            Some(Series::Counter(c)) => {
+                c.inc_by(value);
+            }
+            Some(Series::Dropped(c)) => {
+                c.inc();
+            }
+            _ => {}
         }
     }
 
     pub fn histogram_observe(&self, series: u32, value: f64) {
-        if let Some(Series::Histogram(h)) = self.read().series.get(series as usize) {
-            h.observe(value);
+        match self.read().series.get(series as usize) {
+            Some(Series::Histogram(h)) => h.observe(value),
+            Some(Series::Dropped(c)) => {
+                c.inc();
+            }
+            _ => {}
         }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl FamilyEntry {
+    /// The name as `/metrics` shows it (counters gain `_total`).
+    fn rendered_name(&self) -> String {
+        match self.kind {
+            Kind::Counter(_) => format!("{}_total", self.name),
+            Kind::Histogram(..) => self.name.clone(),
+        }
     }
 }
 
@@ -180,7 +271,14 @@ fn check_name(name: &str) -> Result<(), String> {
 
 impl Collector for PluginMetrics {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for family in &self.read().families {
+        let inner = self.read();
+        inner.dropped.encode(encoder.encode_descriptor(
+            DROPPED_NAME,
+            DROPPED_HELP,
+            None,
+            inner.dropped.metric_type(),
+        )?)?;
+        for family in &inner.families {
             match &family.kind {
                 Kind::Counter(f) => f.encode(encoder.encode_descriptor(
                     &family.name,
@@ -201,64 +299,4 @@ impl Collector for PluginMetrics {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use prometheus_client::registry::Registry;
-
-    #[test]
-    fn families_render_beside_the_proxys_own() {
-        let metrics = Arc::new(PluginMetrics::default());
-        let labels = vec!["direction".to_string()];
-        let requests = metrics
-            .register("request_total", "Requests", labels.clone(), None)
-            .unwrap();
-        assert_eq!(
-            metrics.register("request", "Requests", labels.clone(), None),
-            Ok(requests)
-        );
-        let latency = metrics
-            .register(
-                "response_latency_ms",
-                "Latency",
-                labels.clone(),
-                Some(vec![1.0, 10.0]),
-            )
-            .unwrap();
-        let inbound = metrics.series(requests, vec!["inbound".into()]).unwrap();
-        assert_eq!(
-            metrics.series(requests, vec!["inbound".into()]),
-            Ok(inbound)
-        );
-        metrics.counter_add(inbound, 3);
-        let slow = metrics.series(latency, vec!["inbound".into()]).unwrap();
-        metrics.histogram_observe(slow, 5.0);
-
-        let mut registry = Registry::default();
-        registry.register_collector(Box::new(metrics.clone()));
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-        assert!(
-            text.contains("request_total{direction=\"inbound\"} 3\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("response_latency_ms_bucket{le=\"10.0\",direction=\"inbound\"} 1\n"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn bad_registrations_are_refused() {
-        let metrics = PluginMetrics::default();
-        assert!(metrics.register("tcp_open", "", vec![], None).is_err());
-        assert!(metrics.register("9lives", "", vec![], None).is_err());
-        assert!(
-            metrics
-                .register("h", "", vec![], Some(vec![2.0, 1.0]))
-                .is_err()
-        );
-        let id = metrics.register("c", "", vec!["a".into()], None).unwrap();
-        assert!(metrics.register("c", "", vec!["b".into()], None).is_err());
-        assert!(metrics.series(id, vec![]).is_err());
-    }
-}
+mod tests;

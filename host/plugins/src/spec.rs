@@ -36,6 +36,11 @@ pub struct PluginSpec {
     /// The most linear memory the plugin may grow to.
     #[serde(default = "default_memory_limit")]
     pub memory_limit_bytes: usize,
+    /// The most series the plugin may create in each metric family it
+    /// records into; samples for new label sets past it are dropped and
+    /// counted in `weft_plugin_metric_series_dropped_total`.
+    #[serde(default = "default_metric_series_limit")]
+    pub metric_series_limit: u32,
     /// Which traffic the plugin sees; both directions when empty.
     #[serde(default)]
     pub directions: Vec<SpecDirection>,
@@ -62,6 +67,16 @@ pub enum SpecDirection {
 pub const DEFAULT_TIMEOUT_MS: u64 = 50;
 /// The most linear memory a plugin may grow to unless it says otherwise.
 pub const DEFAULT_MEMORY_LIMIT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Series per plugin and metric family unless a plugin says otherwise:
+/// enough for every authority and status of a busy workload, while a
+/// client sending a new `Host` per request cannot grow the proxy (or its
+/// `/metrics`) without bound.
+pub const DEFAULT_METRIC_SERIES_LIMIT: u32 = 2000;
+
+fn default_metric_series_limit() -> u32 {
+    DEFAULT_METRIC_SERIES_LIMIT
+}
 
 fn default_timeout_ms() -> u64 {
     DEFAULT_TIMEOUT_MS
@@ -97,7 +112,7 @@ mod tests {
             r#"{"plugins": [
                 {"name": "metrics", "module": "metrics.wasm", "failurePolicy": "fail-open"},
                 {"name": "hdr", "module": "/m/h.wasm", "config": {"name": "x"}, "timeoutMs": 5,
-                 "directions": ["inbound"]}
+                 "directions": ["inbound"], "metricSeriesLimit": 10}
             ]}"#,
         )
         .unwrap();
@@ -107,9 +122,11 @@ mod tests {
         assert_eq!(metrics.failure_policy, FailurePolicy::FailOpen);
         assert_eq!(metrics.timeout(), Duration::from_millis(50));
         assert_eq!(metrics.config_text(), "");
+        assert_eq!(metrics.metric_series_limit, DEFAULT_METRIC_SERIES_LIMIT);
         assert_eq!(hdr.failure_policy, FailurePolicy::FailClosed);
         assert_eq!(hdr.config_text(), r#"{"name":"x"}"#);
         assert_eq!(hdr.directions, [SpecDirection::Inbound]);
+        assert_eq!(hdr.metric_series_limit, 10);
     }
 
     #[test]

@@ -14,8 +14,8 @@ use tonic::transport::{Channel, Endpoint};
 use weft_api::plugins::plugins_client::PluginsClient;
 use weft_api::plugins::{self as wire, GetModuleRequest, WatchChainRequest};
 use weft_plugins::{
-    ChainSpec, DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_TIMEOUT_MS, FailurePolicy, PluginSpec,
-    SpecDirection,
+    ChainSpec, DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_METRIC_SERIES_LIMIT, DEFAULT_TIMEOUT_MS,
+    FailurePolicy, PluginSpec, SpecDirection,
 };
 
 use super::{Plugins, PluginsError};
@@ -223,6 +223,7 @@ fn spec(plugin: &wire::Plugin, module: PathBuf, sha256: String) -> PluginSpec {
             Ok(0) | Err(_) => DEFAULT_MEMORY_LIMIT_BYTES,
             Ok(bytes) => bytes,
         },
+        metric_series_limit: DEFAULT_METRIC_SERIES_LIMIT,
         directions,
     }
 }
