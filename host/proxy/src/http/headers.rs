@@ -17,12 +17,18 @@ pub fn wants_upgrade<B>(req: &Request<B>) -> bool {
 }
 
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    if let Some(connection) = headers.remove(header::CONNECTION) {
-        let named = connection.to_str().unwrap_or_default();
-        for name in named.split(',').map(str::trim) {
-            if !(keep_upgrade && name.eq_ignore_ascii_case("upgrade")) {
-                headers.remove(name);
-            }
+    // Every `Connection` line counts, not just the first (which is all
+    // `HeaderMap::remove` returns), so the names are gathered before removal.
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok())
+        .collect();
+    headers.remove(header::CONNECTION);
+    for name in named {
+        if !(keep_upgrade && name == header::UPGRADE) {
+            headers.remove(name);
         }
     }
     headers.remove(KEEP_ALIVE);
@@ -70,6 +76,26 @@ mod tests {
             ("upgrade", "websocket"),
             ("x-app", "kept"),
         ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h["x-app"], "kept");
+    }
+
+    #[test]
+    fn every_connection_line_names_headers_to_remove() {
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "x-first"),
+            ("connection", "keep-alive, X-Second"),
+            ("x-first", "1"),
+            ("x-second", "2"),
+            ("x-app", "kept"),
+        ] {
+            h.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1, "{h:?}");
         assert_eq!(h["x-app"], "kept");
