@@ -89,10 +89,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let plugins = match (&config.plugins_config, &config.controller_addr) {
         (None, None) => Arc::new(plugins::Plugins::none()),
         (Some(path), _) => {
-            let plugins = plugins::Plugins::new(&config.plugin_cache_dir)?;
-            let source = path.display().to_string();
-            plugins.install_now(&source, |runtime| plugins::file::load(runtime, path))?;
-            Arc::new(plugins)
+            let plugins = Arc::new(plugins::Plugins::new(&config.plugin_cache_dir)?);
+            let loaded = plugins::file::install_now(&plugins, path)?;
+            tokio::spawn(plugins::file::watch(plugins.clone(), path.clone(), loaded));
+            plugins
         }
         (None, Some(_)) => Arc::new(plugins::Plugins::new(&config.plugin_cache_dir)?),
     };
@@ -105,9 +105,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     registry.register_collector(Box::new(metrics::ProcessCollector::new()));
     if let Some(plugin_metrics) = plugins.metrics() {
         registry.register_collector(Box::new(plugin_metrics));
-    }
-    if let Some(path) = config.plugins_config.clone() {
-        tokio::spawn(plugins::file::watch(plugins.clone(), path));
     }
     if let (Some(addr), Some(workload)) = (config.controller_addr.clone(), config.workload.clone())
     {
