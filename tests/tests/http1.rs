@@ -115,6 +115,29 @@ async fn hop_by_hop_headers_stop_at_the_proxy() {
 }
 
 #[tokio::test]
+async fn every_connection_line_names_headers_that_stop_at_the_proxy() {
+    let app = Demo::http("app").spawn().await;
+    let proxy = Proxy::new().inbound_app(app.addr).spawn().await;
+
+    // Raw bytes, so the two `Connection` lines reach the proxy as two lines.
+    let seen = http1::raw(
+        proxy.inbound,
+        b"GET /headers HTTP/1.1\r\nhost: app\r\nconnection: x-first\r\n\
+          connection: close, X-Second\r\nx-first: 1\r\nx-second: 2\r\n\
+          x-end-to-end: kept\r\n\r\n",
+    )
+    .await;
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.contains("x-end-to-end: kept"), "{seen}");
+    for name in ["x-first", "x-second"] {
+        assert!(
+            !seen.contains(&format!("{name}:")),
+            "{name} reached the app:\n{seen}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn websocket_upgrades_are_relayed() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server_addr = listener.local_addr().unwrap();
