@@ -19,6 +19,7 @@
 
 mod chain;
 mod event;
+mod plugin_state;
 #[cfg(test)]
 mod tests;
 
@@ -30,10 +31,11 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 pub use chain::{
     ChainError, ChainForWorkload, ConfigSource, Origin, ResolvedPlugin, WorkloadProblem,
 };
-pub use event::{Event, Objects, PluginRef, Resource, ResourceKey, WorkloadRef};
+pub use event::{Event, Objects, PluginRef, Resource, ResourceKey, UnreadablePlugin, WorkloadRef};
+pub use plugin_state::{PluginState, Serving};
 
-use crate::resources::{PluginAnnotations, WasmPlugin};
-use crate::validate::{Rejection, ValidPlugin, validate};
+use crate::resources::PluginAnnotations;
+use crate::validate::{Rejection, ValidPlugin};
 
 /// The controller's own namespace, whose WasmPlugins every namespace can
 /// name (Istio's root namespace, narrowed to plugins that are asked for).
@@ -54,14 +56,8 @@ pub struct Index {
 struct PodEntry {
     labels: BTreeMap<String, String>,
     annotations: PluginAnnotations,
-}
-
-/// A WasmPlugin as validated when it arrived.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PluginState {
-    /// `metadata.generation`, for the status's `observedGeneration`.
-    pub generation: Option<i64>,
-    pub verdict: Result<ValidPlugin, Rejection>,
+    /// `spec.serviceAccountName`, the pod's identity.
+    service_account: String,
 }
 
 impl Default for Index {
@@ -104,10 +100,17 @@ impl Index {
                 Some((key, entry)) => upsert(&mut self.pods, key, entry),
                 None => false,
             },
-            Event::Applied(Resource::WasmPlugin(plugin)) => match plugin_state(&plugin) {
-                Some((key, state)) => upsert(&mut self.plugins, key, state),
+            Event::Applied(Resource::WasmPlugin(plugin)) => match PluginRef::of(&plugin) {
+                Some(key) => {
+                    let state = PluginState::applied(&plugin, &key.name, self.plugins.get(&key));
+                    upsert(&mut self.plugins, key, state)
+                }
                 None => false,
             },
+            Event::Applied(Resource::UnreadableWasmPlugin(plugin)) => {
+                let state = PluginState::unreadable(&plugin, self.plugins.get(&plugin.plugin));
+                upsert(&mut self.plugins, plugin.plugin, state)
+            }
             Event::Deleted(ResourceKey::Namespace(name)) => self.namespaces.remove(&name).is_some(),
             Event::Deleted(ResourceKey::Pod(key)) => self.pods.remove(&key).is_some(),
             Event::Deleted(ResourceKey::WasmPlugin(key)) => self.plugins.remove(&key).is_some(),
@@ -118,7 +121,18 @@ impl Index {
                 replace(&mut self.pods, all.iter().filter_map(pod_entry))
             }
             Event::Reset(Objects::WasmPlugins(all)) => {
-                replace(&mut self.plugins, all.iter().filter_map(plugin_state))
+                // Each plugin's state follows its own previous one, so a
+                // relist that brings a refused version keeps the last good.
+                let previous = &self.plugins;
+                let fresh: BTreeMap<PluginRef, PluginState> = all
+                    .iter()
+                    .filter_map(|plugin| {
+                        let key = PluginRef::of(plugin)?;
+                        let state = PluginState::applied(plugin, &key.name, previous.get(&key));
+                        Some((key, state))
+                    })
+                    .collect();
+                replace(&mut self.plugins, fresh.into_iter())
             }
         };
         if changed {
@@ -132,7 +146,15 @@ impl Index {
         self.pods.keys()
     }
 
-    /// A WasmPlugin's verdict and generation, for its status.
+    /// Each pod's service account (`default` when its spec names none).
+    pub fn service_accounts(&self) -> impl Iterator<Item = (&WorkloadRef, &str)> {
+        self.pods
+            .iter()
+            .map(|(pod, entry)| (pod, entry.service_account.as_str()))
+    }
+
+    /// A WasmPlugin's last verdict, the version it serves and its
+    /// generation, for its status.
     pub fn plugin(&self, plugin: &PluginRef) -> Option<&PluginState> {
         self.plugins.get(plugin)
     }
@@ -142,11 +164,12 @@ impl Index {
         self.plugins.iter()
     }
 
-    /// Every WasmPlugin the index refuses, and why.
+    /// Every WasmPlugin whose version last seen the index refuses, and why
+    /// (an earlier, accepted version may still serve).
     pub fn rejected_plugins(&self) -> impl Iterator<Item = (&PluginRef, &Rejection)> {
         self.plugins
             .iter()
-            .filter_map(|(key, state)| state.verdict.as_ref().err().map(|r| (key, r)))
+            .filter_map(|(key, state)| state.rejection.as_ref().map(|r| (key, r)))
     }
 
     /// The plugins `workload` runs, in order.
@@ -200,13 +223,22 @@ impl Index {
                 });
                 continue;
             };
-            let valid = match &state.verdict {
-                Ok(valid) => valid,
-                Err(rejection) => {
-                    problems.push(WorkloadProblem::RejectedPlugin {
+            let valid = match (&state.serving, &state.rejection) {
+                (Some(serving), None) => &serving.plugin,
+                (Some(serving), Some(rejection)) => {
+                    problems.push(WorkloadProblem::RejectedChange {
                         plugin: key.clone(),
                         rejection: rejection.clone(),
                     });
+                    &serving.plugin
+                }
+                (None, rejection) => {
+                    problems.extend(rejection.iter().map(|rejection| {
+                        WorkloadProblem::RejectedPlugin {
+                            plugin: key.clone(),
+                            rejection: rejection.clone(),
+                        }
+                    }));
                     continue;
                 }
             };
@@ -338,17 +370,13 @@ fn pod_entry(pod: &Pod) -> Option<(WorkloadRef, PodEntry)> {
     let entry = PodEntry {
         labels: pod.metadata.labels.clone().unwrap_or_default(),
         annotations: PluginAnnotations::parse(pod.metadata.annotations.as_ref()),
+        service_account: pod
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.service_account_name.clone())
+            .unwrap_or_else(|| "default".to_string()),
     };
     Some((WorkloadRef::of(pod)?, entry))
-}
-
-fn plugin_state(plugin: &WasmPlugin) -> Option<(PluginRef, PluginState)> {
-    let key = PluginRef::of(plugin)?;
-    let state = PluginState {
-        generation: plugin.metadata.generation,
-        verdict: validate(&key.name, &plugin.spec),
-    };
-    Some((key, state))
 }
 
 fn upsert<K: Ord, V: PartialEq>(map: &mut BTreeMap<K, V>, key: K, value: V) -> bool {

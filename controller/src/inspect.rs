@@ -94,26 +94,32 @@ pub fn plugins(state: &State, namespace: &str) -> Plugins {
         .index
         .plugins()
         .filter(|(plugin, _)| namespace.is_empty() || plugin.namespace == namespace)
-        .map(|(plugin, verdict)| {
+        .map(|(plugin, known)| {
             let mut status = PluginStatus {
                 namespace: plugin.namespace.clone(),
                 name: plugin.name.clone(),
                 ..PluginStatus::default()
             };
-            match (&verdict.verdict, state.modules.of_resource(plugin)) {
-                (Err(rejection), _) => {
+            match (&known.rejection, state.modules.of_resource(plugin)) {
+                (Some(rejection), checked) => {
                     status.reason = rejection.reason.to_string();
-                    status.message = rejection.message.clone();
+                    status.message = known.rejection_message().unwrap_or_default();
+                    // The module of the version still serving, if checked.
+                    if known.serving.is_some()
+                        && let Some(Ok(sha256)) = checked
+                    {
+                        status.sha256 = sha256.to_string();
+                    }
                 }
-                (Ok(_), Some(Err(refused))) => {
+                (None, Some(Err(refused))) => {
                     status.reason = RejectReason::ModuleRefused.to_string();
                     status.message = refused.to_string();
                 }
-                (Ok(_), Some(Ok(sha256))) => {
+                (None, Some(Ok(sha256))) => {
                     status.accepted = true;
                     status.sha256 = sha256.to_string();
                 }
-                (Ok(_), None) => {
+                (None, None) => {
                     status.accepted = true;
                     status.message = "no workload runs it".to_string();
                 }

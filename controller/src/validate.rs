@@ -56,6 +56,9 @@ pub enum RejectReason {
     InvalidLimits,
     UnsupportedMatch,
     ConflictingDirections,
+    /// The spec could not be read at all: a field unknown, or of the wrong
+    /// type or value (the local source reads WasmPlugins strictly).
+    InvalidSpec,
     /// The module failed its check (fetch, sha256, compile, world, `init`):
     /// found by `Modules::check`, never by `validate`.
     ModuleRefused,
@@ -70,6 +73,7 @@ impl RejectReason {
             RejectReason::InvalidLimits => "InvalidLimits",
             RejectReason::UnsupportedMatch => "UnsupportedMatch",
             RejectReason::ConflictingDirections => "ConflictingDirections",
+            RejectReason::InvalidSpec => "InvalidSpec",
             RejectReason::ModuleRefused => "ModuleRefused",
         }
     }

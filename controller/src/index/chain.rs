@@ -72,7 +72,8 @@ pub enum ConfigSource {
 }
 
 /// Something wrong with one workload's selection. Each one keeps a plugin
-/// out of the chain, except `UnusedConfig`, which is likely a typo.
+/// out of the chain, except `UnusedConfig`, which is likely a typo, and
+/// `RejectedChange`, whose plugin runs the version accepted before.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WorkloadProblem {
     #[error("{origin} annotation weft.io/plugins: {name:?} cannot name a resource")]
@@ -84,6 +85,13 @@ pub enum WorkloadProblem {
     },
     #[error("WasmPlugin {plugin} is rejected: {rejection}")]
     RejectedPlugin {
+        plugin: PluginRef,
+        rejection: Rejection,
+    },
+    #[error(
+        "WasmPlugin {plugin}'s latest version is rejected ({rejection}); its last accepted version keeps running"
+    )]
+    RejectedChange {
         plugin: PluginRef,
         rejection: Rejection,
     },

@@ -37,6 +37,20 @@ pub enum Resource {
     Namespace(Box<Namespace>),
     Pod(Box<Pod>),
     WasmPlugin(Box<WasmPlugin>),
+    /// A version of a WasmPlugin that could be named but not read.
+    UnreadableWasmPlugin(UnreadablePlugin),
+}
+
+/// A WasmPlugin whose document is YAML with a name, but whose spec did not
+/// read (an unknown field, a value of the wrong type or out of its enum:
+/// the local source reads WasmPlugins strictly). The index counts it as a
+/// version it refuses, so the last accepted one keeps serving.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnreadablePlugin {
+    pub plugin: PluginRef,
+    pub generation: Option<i64>,
+    /// What is wrong with it, naming the field.
+    pub message: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,12 +1,14 @@
 //! Builders for the objects the index is fed, shared by the index tests.
 
 mod changes;
+mod refusals;
 mod selection;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use serde_json::{Value, json};
 
 use super::*;
+use crate::resources::WasmPlugin;
 
 fn mk_namespace(name: &str, annotations: Value) -> Namespace {
     serde_json::from_value(json!({

@@ -1,7 +1,8 @@
 //! The status each WasmPlugin should show, from a published state: rejected
-//! by the index (a bad spec) or by the module check (with the check's
-//! reason), else accepted. Pure, so the writer only patches what differs and
-//! its own patch, seen again by the watch, writes nothing.
+//! by the index (a bad spec, saying so when an earlier version keeps
+//! serving) or by the module check (with the check's reason), else
+//! accepted. Pure, so the writer only patches what differs and its own
+//! patch, seen again by the watch, writes nothing.
 
 use crate::index::PluginRef;
 use crate::resources::{WasmPlugin, WasmPluginStatus};
@@ -18,19 +19,19 @@ pub fn status_update(state: &State, plugin: &WasmPlugin, now: &str) -> Option<Wa
     if known.generation != plugin.metadata.generation {
         return None;
     }
-    let refused;
-    let verdict = match (&known.verdict, state.modules.of_resource(&key)) {
-        (Err(rejection), _) => Err(rejection),
-        (Ok(_), Some(Err(reason))) => {
-            refused = Rejection {
-                reason: RejectReason::ModuleRefused,
-                message: reason.to_string(),
-            };
-            Err(&refused)
-        }
+    let refused = match (&known.rejection, state.modules.of_resource(&key)) {
+        (Some(rejection), _) => Some(Rejection {
+            reason: rejection.reason,
+            message: known.rejection_message().unwrap_or_default(),
+        }),
+        (None, Some(Err(reason))) => Some(Rejection {
+            reason: RejectReason::ModuleRefused,
+            message: reason.to_string(),
+        }),
         // A module no workload runs is not checked: the spec is fine.
-        (Ok(_), Some(Ok(_)) | None) => Ok(()),
+        (None, Some(Ok(_)) | None) => None,
     };
+    let verdict = refused.as_ref().map_or(Ok(()), Err);
     let observed = plugin.status.as_ref();
     let desired = WasmPluginStatus::for_verdict(verdict, known.generation, now, observed);
     (observed != Some(&desired)).then_some(desired)

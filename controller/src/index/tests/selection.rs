@@ -290,7 +290,13 @@ fn a_bad_override_keeps_its_plugin_out_and_an_unused_one_is_reported() {
 
 #[test]
 fn a_rejected_plugin_is_reported_by_the_index_and_per_workload() {
+    // Never accepted: a refused edit of an accepted plugin keeps serving
+    // (tests/refusals.rs).
     let mut events = catalogue();
+    events.retain(|event| {
+        !matches!(event, Event::Applied(Resource::WasmPlugin(p))
+            if p.metadata.name.as_deref() == Some("retry"))
+    });
     events.push(
         mk_plugin(
             "weft-system",

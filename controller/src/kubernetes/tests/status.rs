@@ -148,3 +148,25 @@ fn nothing_is_written_for_a_generation_the_state_has_not_seen() {
     unknown.status = None;
     assert_eq!(status_update(&state, &unknown, NOW), None);
 }
+
+#[test]
+fn a_refused_edit_says_which_generation_keeps_serving() {
+    let mut index = cluster();
+    let mut authz = fixtures::plugin("authz");
+    let accepted_at = authz.metadata.generation.unwrap();
+    authz.metadata.generation = Some(accepted_at + 1);
+    authz.spec.sha256 = Some("not-hex".into());
+    assert!(index.apply(authz.clone().into()));
+
+    let status = status_update(&state(index), &authz, NOW).unwrap();
+    let (condition, reason, message) = accepted(&status);
+    assert_eq!((condition, reason), ("False", "InvalidSha256"));
+    assert_eq!(
+        message,
+        format!(
+            "sha256 \"not-hex\" is not 64 hex digits; generation {accepted_at}, the last \
+             accepted, keeps serving"
+        )
+    );
+    assert_eq!(status.observed_generation, Some(accepted_at + 1));
+}
