@@ -27,11 +27,21 @@ type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 #[derive(Clone)]
 pub struct PluginApi {
     state: watch::Receiver<Arc<State>>,
+    streams: Arc<watch::Sender<usize>>,
 }
 
 impl PluginApi {
     pub fn new(state: watch::Receiver<Arc<State>>) -> Self {
-        PluginApi { state }
+        PluginApi {
+            state,
+            streams: Arc::new(watch::Sender::new(0)),
+        }
+    }
+
+    /// How many `WatchChain` streams are being served, updated as each one
+    /// starts and ends.
+    pub fn live_streams(&self) -> watch::Receiver<usize> {
+        self.streams.subscribe()
     }
 
     pub fn into_service(self) -> PluginsServer<Self> {
@@ -59,12 +69,27 @@ impl Plugins for PluginApi {
         .map_err(not_found)?;
         tracing::info!(%workload, version = %first.version, "proxy connected");
         let (send, receive) = mpsc::channel(4);
+        let live = LiveStream::new(self.streams.clone());
         tokio::spawn(async move {
+            let _live = live;
             let mut last = first.clone();
             if send.send(Ok(first)).await.is_err() {
                 return;
             }
-            while state.changed().await.is_ok() {
+            loop {
+                // A proxy that went away ends its stream now, not at the
+                // next state change, which may never come.
+                tokio::select! {
+                    changed = state.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                    () = send.closed() => {
+                        tracing::info!(%workload, "proxy disconnected");
+                        return;
+                    }
+                }
                 let next = chain(&state.borrow_and_update(), &workload, &last);
                 let next = match next {
                     Ok(next) if next.version == last.version && next.problems == last.problems => {
@@ -106,6 +131,22 @@ impl Plugins for PluginApi {
             })
             .collect();
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+}
+
+/// Counts one stream in `PluginApi::live_streams` while it lives.
+struct LiveStream(Arc<watch::Sender<usize>>);
+
+impl LiveStream {
+    fn new(streams: Arc<watch::Sender<usize>>) -> Self {
+        streams.send_modify(|n| *n += 1);
+        LiveStream(streams)
+    }
+}
+
+impl Drop for LiveStream {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
     }
 }
 
@@ -187,3 +228,6 @@ fn wire_plugin(plugin: &ResolvedPlugin, sha256: &str) -> wire::Plugin {
 fn not_found(error: ChainError) -> Status {
     Status::not_found(error.to_string())
 }
+
+#[cfg(test)]
+mod tests;
