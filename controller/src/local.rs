@@ -4,12 +4,14 @@
 //! List of them, as `kubectl get -o yaml` prints), read into index events.
 //!
 //! A bad document is reported with its file, number and line, and the rest
-//! still load. Local conveniences: a Pod or WasmPlugin without a namespace is
+//! still load; `DirectorySource` keeps, across reads, what a file that does
+//! not read (or briefly vanishes) held before. Local conveniences: a Pod or WasmPlugin without a namespace is
 //! in `default`; a namespace that objects use but no document declares exists
 //! without annotations; a WasmPlugin `url` of `./x` or `../x` is resolved
 //! against its file's directory.
 
 mod document;
+mod source;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,11 +21,13 @@ use std::path::{Component, Path, PathBuf};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+pub use document::{Kind, ObjectKey};
+pub use source::{DirectorySource, GONE_AFTER_READS, KeptBecause, KeptObjects};
 pub use watch::DirectoryWatch;
 
-use crate::index::{Event, Objects};
+use crate::index::{Event, Objects, PluginRef, Resource, UnreadablePlugin};
 use crate::resources::WasmPlugin;
-use document::{Document, Object, parse_document, split_documents};
+use document::{Document, Held, Object, Unreadable, parse_document, split_documents};
 
 /// The namespace of objects that name none, as with kubectl.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -36,6 +40,11 @@ pub struct Directory {
     pub plugins: Vec<WasmPlugin>,
     /// Documents (or files) that could not be read; the rest still were.
     pub errors: Vec<DocumentError>,
+    /// WasmPlugins whose documents name them but do not read: the index
+    /// refuses that version and keeps serving the last good one.
+    pub unreadable_plugins: Vec<UnreadablePlugin>,
+    /// Objects kept from earlier reads, and why (already in the lists).
+    pub kept: Vec<KeptObjects>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,37 +79,29 @@ impl fmt::Display for DocumentError {
 }
 
 impl Directory {
-    /// Replaces everything the index holds with this directory's objects.
+    /// Replaces everything the index holds with this directory's objects;
+    /// a WasmPlugin that does not read counts as a version it refuses.
     pub fn events(self) -> Vec<Event> {
-        vec![
+        let mut events = vec![
             Event::Reset(Objects::Namespaces(self.namespaces)),
             Event::Reset(Objects::WasmPlugins(self.plugins)),
-            Event::Reset(Objects::Pods(self.pods)),
-        ]
+        ];
+        events.extend(
+            self.unreadable_plugins
+                .into_iter()
+                .map(|plugin| Event::Applied(Resource::UnreadableWasmPlugin(plugin))),
+        );
+        events.push(Event::Reset(Objects::Pods(self.pods)));
+        events
     }
 }
 
 /// Reads every `*.yaml`, `*.yml` and `*.json` file under `dir` (recursively,
-/// in path order, skipping hidden files). Only an unreadable `dir` is an
-/// error; anything wrong inside it lands in `Directory::errors`.
+/// in path order, skipping hidden files) once, with no earlier read to keep
+/// objects from. Only an unreadable `dir` is an error; anything wrong
+/// inside it lands in `Directory::errors`.
 pub fn read_dir(dir: &Path) -> Result<Directory, ReadDirError> {
-    let files = resource_files(dir).map_err(|source| ReadDirError {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut reader = Reader::default();
-    for path in files {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => reader.read_file(&path, &text),
-            Err(error) => reader.directory.errors.push(DocumentError {
-                path,
-                document: None,
-                line: None,
-                message: error.to_string(),
-            }),
-        }
-    }
-    Ok(reader.finish())
+    DirectorySource::new(dir).read()
 }
 
 /// The files a read looks at, sorted; the watcher stats the same list.
@@ -129,14 +130,53 @@ pub(crate) fn resource_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(found)
 }
 
+/// One read of the files, before what earlier reads kept is added.
 #[derive(Default)]
 struct Reader {
-    directory: Directory,
+    /// Objects read, with their file, in path order.
+    objects: Vec<(ObjectKey, PathBuf, Object)>,
+    errors: Vec<DocumentError>,
     /// Where each object was first defined, to report duplicates.
-    defined: BTreeMap<(&'static str, String, String), String>,
+    defined: BTreeMap<ObjectKey, String>,
+    /// Every file listed, and those among them with no content.
+    files: BTreeSet<PathBuf>,
+    empty: BTreeSet<PathBuf>,
+    /// Files that could not be read whole: any object they held before may
+    /// still be meant.
+    unknown: BTreeSet<PathBuf>,
+    /// Objects named by documents that did not read.
+    unreadable: BTreeSet<ObjectKey>,
+    unreadable_plugins: Vec<UnreadablePlugin>,
 }
 
 impl Reader {
+    fn read(dir: &Path) -> Result<Self, ReadDirError> {
+        let files = resource_files(dir).map_err(|source| ReadDirError {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut reader = Reader::default();
+        for path in files {
+            reader.files.insert(path.clone());
+            match std::fs::read_to_string(&path) {
+                Ok(text) if text.trim().is_empty() => {
+                    reader.empty.insert(path);
+                }
+                Ok(text) => reader.read_file(&path, &text),
+                Err(error) => {
+                    reader.errors.push(DocumentError {
+                        path: path.clone(),
+                        document: None,
+                        line: None,
+                        message: error.to_string(),
+                    });
+                    reader.unknown.insert(path);
+                }
+            }
+        }
+        Ok(reader)
+    }
+
     fn read_file(&mut self, path: &Path, text: &str) {
         let base = path.parent().unwrap_or(Path::new("."));
         for document in split_documents(text) {
@@ -149,14 +189,36 @@ impl Reader {
             match parse_document(&document) {
                 Ok(objects) => {
                     for object in objects {
-                        if let Err(message) = self.add(object, base, path, &document) {
-                            self.directory.errors.push(error(message));
+                        if let Err(unreadable) = self.add(object, base, path, &document) {
+                            self.refuse(path, error(unreadable.message.clone()), unreadable);
                         }
                     }
                 }
-                Err(message) => self.directory.errors.push(error(message)),
+                Err(unreadable) => {
+                    self.refuse(path, error(unreadable.message.clone()), unreadable);
+                }
             }
         }
+    }
+
+    fn refuse(&mut self, path: &Path, error: DocumentError, unreadable: Unreadable) {
+        match unreadable.held {
+            Held::Nothing => {}
+            Held::Unknown => {
+                self.unknown.insert(path.to_path_buf());
+            }
+            Held::Object { key, generation } => {
+                if key.kind == Kind::WasmPlugin {
+                    self.unreadable_plugins.push(UnreadablePlugin {
+                        plugin: PluginRef::new(&key.namespace, &key.name),
+                        generation,
+                        message: error.to_string(),
+                    });
+                }
+                self.unreadable.insert(key);
+            }
+        }
+        self.errors.push(error);
     }
 
     fn add(
@@ -165,72 +227,76 @@ impl Reader {
         base: &Path,
         path: &Path,
         document: &Document<'_>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Unreadable> {
         let here = format!("{} document {}", path.display(), document.number);
-        match object {
+        let (key, object) = match object {
             Object::Namespace(namespace) => {
                 let name = required_name(&namespace.metadata)?;
-                self.define("Namespace", String::new(), name, here)?;
-                self.directory.namespaces.push(*namespace);
+                (
+                    key(Kind::Namespace, String::new(), name),
+                    Object::Namespace(namespace),
+                )
             }
             Object::Pod(mut pod) => {
                 let name = required_name(&pod.metadata)?;
                 let namespace = default_namespace(&mut pod.metadata);
-                self.define("Pod", namespace, name, here)?;
-                self.directory.pods.push(*pod);
+                (key(Kind::Pod, namespace, name), Object::Pod(pod))
             }
             Object::WasmPlugin(mut plugin) => {
                 let name = required_name(&plugin.metadata)?;
                 let namespace = default_namespace(&mut plugin.metadata);
-                self.define("WasmPlugin", namespace, name, here)?;
                 if plugin.spec.url.starts_with("./") || plugin.spec.url.starts_with("../") {
                     let path = normalize(&base.join(&plugin.spec.url));
                     plugin.spec.url = format!("file://{}", path.display());
                 }
-                self.directory.plugins.push(*plugin);
+                (
+                    key(Kind::WasmPlugin, namespace, name),
+                    Object::WasmPlugin(plugin),
+                )
             }
+        };
+        if let Some(first) = self.defined.get(&key) {
+            // The first definition stands: nothing is lost.
+            return Err(Unreadable {
+                message: format!("{key} is already defined in {first}"),
+                held: Held::Nothing,
+            });
         }
+        self.defined.insert(key.clone(), here);
+        self.objects.push((key, path.to_path_buf(), object));
         Ok(())
     }
 
-    fn define(
-        &mut self,
-        kind: &'static str,
-        namespace: String,
-        name: String,
-        here: String,
-    ) -> Result<(), String> {
-        let shown = if namespace.is_empty() {
-            name.clone()
-        } else {
-            format!("{namespace}/{name}")
+    /// The directory as read, with `kept` objects from earlier reads.
+    fn finish(self, kept: Vec<KeptObjects>, kept_objects: Vec<Object>) -> Directory {
+        let mut directory = Directory {
+            errors: self.errors,
+            unreadable_plugins: self.unreadable_plugins,
+            kept,
+            ..Directory::default()
         };
-        match self.defined.get(&(kind, namespace.clone(), name.clone())) {
-            Some(first) => Err(format!("{kind} {shown} is already defined in {first}")),
-            None => {
-                self.defined.insert((kind, namespace, name), here);
-                Ok(())
+        let objects = self.objects.into_iter().map(|(_, _, object)| object);
+        for object in objects.chain(kept_objects) {
+            match object {
+                Object::Namespace(namespace) => directory.namespaces.push(*namespace),
+                Object::Pod(pod) => directory.pods.push(*pod),
+                Object::WasmPlugin(plugin) => directory.plugins.push(*plugin),
             }
         }
-    }
-
-    fn finish(mut self) -> Directory {
-        let declared: BTreeSet<String> = self
-            .directory
+        let declared: BTreeSet<String> = directory
             .namespaces
             .iter()
             .filter_map(|ns| ns.metadata.name.clone())
             .collect();
-        let used: BTreeSet<String> = self
-            .directory
+        let used: BTreeSet<String> = directory
             .pods
             .iter()
             .map(|pod| &pod.metadata)
-            .chain(self.directory.plugins.iter().map(|p| &p.metadata))
+            .chain(directory.plugins.iter().map(|p| &p.metadata))
             .filter_map(|metadata| metadata.namespace.clone())
             .collect();
         for name in used.difference(&declared) {
-            self.directory.namespaces.push(Namespace {
+            directory.namespaces.push(Namespace {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),
                     ..Default::default()
@@ -238,14 +304,27 @@ impl Reader {
                 ..Default::default()
             });
         }
-        self.directory
+        directory
     }
 }
 
-fn required_name(metadata: &ObjectMeta) -> Result<String, String> {
+fn key(kind: Kind, namespace: String, name: String) -> ObjectKey {
+    ObjectKey {
+        kind,
+        namespace,
+        name,
+    }
+}
+
+/// An object without a name could have been any: what its file held
+/// before may still be meant.
+fn required_name(metadata: &ObjectMeta) -> Result<String, Unreadable> {
     match &metadata.name {
         Some(name) if !name.is_empty() => Ok(name.clone()),
-        _ => Err("metadata.name is missing".to_string()),
+        _ => Err(Unreadable {
+            message: "metadata.name is missing".to_string(),
+            held: Held::Unknown,
+        }),
     }
 }
 

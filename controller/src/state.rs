@@ -12,7 +12,7 @@ use weft_plugins::Runtime;
 
 use crate::fetch::Fetcher;
 use crate::index::{Index, ROOT_NAMESPACE, ResolvedPlugin};
-use crate::local::{DirectoryWatch, read_dir};
+use crate::local::{DirectorySource, DirectoryWatch};
 use crate::module_source::ModuleSource;
 use crate::modules::Modules;
 
@@ -56,9 +56,12 @@ impl State {
 }
 
 /// Reads `dir` into a new state whenever it or a module file it names
-/// changes, or a module fetch failed a while ago, and publishes it. Runs on
-/// its own thread (fetches block it, not the API) until `publish` has no
-/// receivers left.
+/// changes, or a module fetch failed a while ago, and publishes it. Each
+/// read updates the index last published, so a refused version of a
+/// WasmPlugin keeps the last good one serving, and one `DirectorySource`
+/// keeps what unreadable or briefly missing files held. Runs on its own
+/// thread (fetches block it, not the API) until `publish` has no receivers
+/// left.
 pub fn follow_directory(
     dir: PathBuf,
     runtime: Runtime,
@@ -66,6 +69,7 @@ pub fn follow_directory(
     publish: watch::Sender<Arc<State>>,
 ) {
     let mut watch = DirectoryWatch::new(&dir);
+    let mut source = DirectorySource::new(&dir);
     let mut module_times: BTreeMap<PathBuf, Option<SystemTime>> = BTreeMap::new();
     let mut last_read = Instant::now();
     loop {
@@ -74,10 +78,16 @@ pub fn follow_directory(
             .any(|(path, time)| modified(path) != *time);
         let refetch = last_read.elapsed() >= REFETCH_INTERVAL
             && publish.borrow().modules.any_remote_refused();
-        if watch.changed() || modules_changed || refetch {
+        if watch.changed() || modules_changed || refetch || source.settling() {
             let previous = publish.borrow().clone();
-            let state = read_state(&dir, &runtime, &fetcher, &previous.modules);
             last_read = Instant::now();
+            let Some(index) = read_index(&mut source, previous.index.clone()) else {
+                std::thread::sleep(POLL_INTERVAL);
+                continue;
+            };
+            let plugins = State::resolved_plugins(&index);
+            let modules = Modules::check(&runtime, &fetcher, &plugins, &previous.modules);
+            let state = State { index, modules };
             module_times = module_files(&state.index)
                 .into_iter()
                 .map(|path| {
@@ -98,27 +108,41 @@ pub fn follow_directory(
     }
 }
 
-/// One read of `dir`: the index and its checked modules.
+/// A first read of `dir`: the index and its checked modules.
 pub fn read_state(dir: &Path, runtime: &Runtime, fetcher: &Fetcher, previous: &Modules) -> State {
-    let mut index = Index::new(ROOT_NAMESPACE);
-    match read_dir(dir) {
-        Ok(directory) => {
-            for error in &directory.errors {
-                tracing::warn!(%error, "resource skipped");
-            }
-            for event in directory.events() {
-                index.apply(event);
-            }
-        }
-        Err(error) => tracing::warn!(%error, "cannot read the resource directory"),
-    }
-    for (plugin, rejection) in index.rejected_plugins() {
-        tracing::warn!(%plugin, %rejection, "WasmPlugin rejected");
-    }
+    let empty = Index::new(ROOT_NAMESPACE);
+    let index = read_index(&mut DirectorySource::new(dir), empty.clone()).unwrap_or(empty);
     // Files are read again: a module rewritten in place is a change here.
     let plugins = State::resolved_plugins(&index);
     let modules = Modules::check(runtime, fetcher, &plugins, previous);
     State { index, modules }
+}
+
+/// `index` with the next read of `source` applied; `None` when the
+/// directory cannot be read at all, so the caller keeps what it serves.
+fn read_index(source: &mut DirectorySource, mut index: Index) -> Option<Index> {
+    let directory = match source.read() {
+        Ok(directory) => directory,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the resource directory; the last state keeps serving");
+            return None;
+        }
+    };
+    for error in &directory.errors {
+        tracing::warn!(%error, "resource skipped");
+    }
+    for kept in &directory.kept {
+        tracing::warn!(%kept, "resources kept from the last read");
+    }
+    for event in directory.events() {
+        index.apply(event);
+    }
+    for (plugin, state) in index.plugins() {
+        if let Some(rejection) = state.rejection_message() {
+            tracing::warn!(%plugin, %rejection, "WasmPlugin rejected");
+        }
+    }
+    Some(index)
 }
 
 fn module_files(index: &Index) -> Vec<PathBuf> {

@@ -1,11 +1,15 @@
 //! One YAML document into Kubernetes objects. Files are split on `---`
 //! lines before parsing, so a syntax error in one document cannot take the
-//! others with it.
+//! others with it. A document that does not read says what it may have
+//! held, so the source knows which objects to keep from its last read.
+
+use std::fmt;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::DEFAULT_NAMESPACE;
 use crate::resources::WasmPlugin;
 
 pub(super) struct Document<'a> {
@@ -16,10 +20,77 @@ pub(super) struct Document<'a> {
     pub text: &'a str,
 }
 
+#[derive(Clone, Debug)]
 pub(super) enum Object {
     Namespace(Box<Namespace>),
     Pod(Box<Pod>),
     WasmPlugin(Box<WasmPlugin>),
+}
+
+/// The kinds the source reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Namespace,
+    Pod,
+    WasmPlugin,
+}
+
+/// An object by kind, namespace (empty for a Namespace) and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// Why a document gave no objects, and what it may have held.
+pub(super) struct Unreadable {
+    pub message: String,
+    pub held: Held,
+}
+
+/// What an unreadable document held, as far as can be told.
+pub(super) enum Held {
+    /// Nothing the source reads: another kind.
+    Nothing,
+    /// This object (its `metadata.generation`, if any), whose content did
+    /// not read.
+    Object {
+        key: ObjectKey,
+        generation: Option<i64>,
+    },
+    /// Cannot tell: not YAML, not an object, no kind or name, a List with
+    /// a bad item.
+    Unknown,
+}
+
+impl Unreadable {
+    fn unknown(message: impl Into<String>) -> Self {
+        Unreadable {
+            message: message.into(),
+            held: Held::Unknown,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Namespace => "Namespace",
+            Kind::Pod => "Pod",
+            Kind::WasmPlugin => "WasmPlugin",
+        })
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{} {}", self.kind, self.name)
+        } else {
+            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
 }
 
 /// Splits on document markers: `---` (optionally followed by content) and
@@ -69,56 +140,99 @@ fn has_content(text: &str) -> bool {
 }
 
 /// The objects in one document: none for an empty one, several for a List.
-pub(super) fn parse_document(document: &Document<'_>) -> Result<Vec<Object>, String> {
+pub(super) fn parse_document(document: &Document<'_>) -> Result<Vec<Object>, Unreadable> {
     // Padding with the lines before it makes the parser's line numbers the
     // file's.
     let padded = "\n".repeat(document.first_line - 1) + document.text;
-    let value: Value = serde_norway::from_str(&padded).map_err(|e| format!("not YAML: {e}"))?;
+    let value: Value = serde_norway::from_str(&padded)
+        .map_err(|e| Unreadable::unknown(format!("not YAML: {e}")))?;
     match value {
         Value::Null => Ok(Vec::new()),
         Value::Object(_) => parse_object(value),
-        _ => Err("expected a Kubernetes object (a mapping with apiVersion and kind)".to_string()),
+        _ => Err(Unreadable::unknown(
+            "expected a Kubernetes object (a mapping with apiVersion and kind)",
+        )),
     }
 }
 
-fn parse_object(value: Value) -> Result<Vec<Object>, String> {
+fn parse_object(value: Value) -> Result<Vec<Object>, Unreadable> {
     let field = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
     let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) else {
-        return Err("apiVersion and kind are required".to_string());
+        return Err(Unreadable::unknown("apiVersion and kind are required"));
     };
     let object = match (api_version.as_str(), kind.as_str()) {
-        ("v1", "Namespace") => Object::Namespace(lenient(value)?),
-        ("v1", "Pod") => Object::Pod(lenient(value)?),
-        ("weft.io/v1alpha1", "WasmPlugin") => Object::WasmPlugin(strict(value)?),
+        ("v1", "Namespace") => Object::Namespace(typed(value, Kind::Namespace, lenient)?),
+        ("v1", "Pod") => Object::Pod(typed(value, Kind::Pod, lenient)?),
+        ("weft.io/v1alpha1", "WasmPlugin") => {
+            Object::WasmPlugin(typed(value, Kind::WasmPlugin, strict)?)
+        }
         ("v1", "List") => return parse_list(value),
         _ => {
-            return Err(format!(
-                "{api_version} {kind} is not read here: the local source reads v1 Namespace, \
-                 v1 Pod, weft.io/v1alpha1 WasmPlugin and v1 List"
-            ));
+            return Err(Unreadable {
+                message: format!(
+                    "{api_version} {kind} is not read here: the local source reads v1 \
+                     Namespace, v1 Pod, weft.io/v1alpha1 WasmPlugin and v1 List"
+                ),
+                held: Held::Nothing,
+            });
         }
     };
     Ok(vec![object])
 }
 
-fn parse_list(mut value: Value) -> Result<Vec<Object>, String> {
+/// Reads `value` as `kind`; when it does not read, names the object it
+/// was, if its metadata says.
+fn typed<T>(
+    value: Value,
+    kind: Kind,
+    read: fn(Value) -> Result<Box<T>, String>,
+) -> Result<Box<T>, Unreadable> {
+    let metadata = value.get("metadata").cloned().unwrap_or(Value::Null);
+    read(value).map_err(|message| {
+        let text = |field: &str| metadata.get(field).and_then(Value::as_str);
+        let held = match text("name") {
+            Some(name) if !name.is_empty() => {
+                let namespace = match kind {
+                    Kind::Namespace => "",
+                    Kind::Pod | Kind::WasmPlugin => text("namespace").unwrap_or(DEFAULT_NAMESPACE),
+                };
+                Held::Object {
+                    key: ObjectKey {
+                        kind,
+                        namespace: namespace.to_string(),
+                        name: name.to_string(),
+                    },
+                    generation: metadata.get("generation").and_then(Value::as_i64),
+                }
+            }
+            _ => Held::Unknown,
+        };
+        Unreadable { message, held }
+    })
+}
+
+/// A List is one document: an item that does not read makes the whole of
+/// it unknown.
+fn parse_list(mut value: Value) -> Result<Vec<Object>, Unreadable> {
     let items = match value.get_mut("items").map(Value::take) {
         Some(Value::Array(items)) => items,
         None | Some(Value::Null) => Vec::new(),
-        Some(_) => return Err("items: expected a sequence".to_string()),
+        Some(_) => return Err(Unreadable::unknown("items: expected a sequence")),
     };
     let mut objects = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         if item.get("kind").and_then(Value::as_str) == Some("List") {
-            return Err(format!(
+            return Err(Unreadable::unknown(format!(
                 "items[{index}]: a List inside a List is not supported"
-            ));
+            )));
         }
         let parsed = match item {
             Value::Object(_) => parse_object(item),
-            _ => Err("expected a Kubernetes object".to_string()),
+            _ => Err(Unreadable::unknown("expected a Kubernetes object")),
         };
-        objects.extend(parsed.map_err(|e| format!("items[{index}]: {e}"))?);
+        let parsed =
+            parsed.map_err(|e| Unreadable::unknown(format!("items[{index}]: {}", e.message)));
+        objects.extend(parsed?);
     }
     Ok(objects)
 }

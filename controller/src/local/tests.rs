@@ -7,6 +7,8 @@ use super::document::split_documents;
 use super::*;
 use crate::index::{Index, WorkloadRef};
 
+mod keeping;
+
 /// A directory under the system's temp dir, removed on drop.
 struct TempDir(PathBuf);
 
