@@ -1,6 +1,6 @@
 //! Plugins in the running proxy, configured from a plain file: edits and
-//! local answers on the request path, golden metrics on `/metrics`, a
-//! failing plugin answered by its policy, and live reloads.
+//! local answers on the request path, golden metrics on `/metrics` (bounded
+//! in series), a failing plugin answered by its policy, and live reloads.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -69,6 +69,63 @@ async fn plugins_edit_traffic_and_count_golden_metrics() {
         metrics.text
     );
     assert_eq!(metrics.sum("response_latency_ms_count", &inbound), 4.0);
+}
+
+#[tokio::test]
+async fn metric_series_stop_at_the_plugins_limit_and_the_rest_are_counted() {
+    const LIMIT: usize = 5;
+    const AUTHORITIES: usize = 3 * LIMIT;
+    let app = Demo::http("app").spawn().await;
+    let mut metrics = plugin("metrics", "metrics");
+    metrics["metricSeriesLimit"] = LIMIT.into();
+    let config = ChainFile::new(serde_json::json!([metrics]));
+    let proxy = config.proxy().inbound_app(app.addr).spawn().await;
+
+    // A client choosing a new `Host` per request, as a scanner does.
+    let mut conn = Connection::open(proxy.inbound).await;
+    for n in 0..AUTHORITIES {
+        let rsp = conn.get(&format!("host-{n}.example"), "/").await;
+        assert_eq!(rsp.status, 200, "a dropped sample fails no request");
+    }
+    // The first label sets keep counting.
+    conn.get("host-0.example", "/").await;
+
+    let metrics = proxy.metrics().await;
+    let series = |name: &str| metrics.samples.iter().filter(|s| s.name == name).count();
+    for family in [
+        "request_total",
+        "response_total",
+        "response_latency_ms_count",
+    ] {
+        assert_eq!(series(family), LIMIT, "{family}: {}", metrics.text);
+    }
+    let first = [("authority", "host-0.example")];
+    assert_eq!(
+        metrics.sum("request_total", &first),
+        2.0,
+        "{}",
+        metrics.text
+    );
+    assert_eq!(
+        metrics.sum("request_total", &[("authority", "host-5.example")]),
+        0.0
+    );
+    for family in ["request_total", "response_total", "response_latency_ms"] {
+        let dropped = [("plugin", "metrics"), ("family", family)];
+        assert_eq!(
+            metrics.sum("weft_plugin_metric_series_dropped_total", &dropped),
+            (AUTHORITIES - LIMIT) as f64,
+            "{family}: {}",
+            metrics.text
+        );
+    }
+    assert!(
+        metrics
+            .text
+            .contains("# HELP weft_plugin_metric_series_dropped "),
+        "{}",
+        metrics.text
+    );
 }
 
 #[tokio::test]
