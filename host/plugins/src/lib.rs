@@ -30,6 +30,7 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceType};
 
 pub use bindings::{Completion, Connection, Direction, Hooks, LocalResponse, Method, Protocol};
 pub use chain::{ConnectionOutcome, PluginChain, PluginFailure, RequestOutcome, ResponseOutcome};
+pub use disk_cache::DiskCacheError;
 pub use handles::{RequestView, UpstreamError};
 pub use metrics::{MAX_SERIES_LABEL_BYTES, PluginMetrics};
 pub use spec::{
@@ -90,9 +91,23 @@ impl Runtime {
     }
 
     /// Keeps compiled components in `dir` too, so they survive restarts.
+    /// A directory that cannot be trusted (see [`DiskCacheError`]) is not
+    /// used: compiled components are then kept in memory only, with a
+    /// warning, and the proxy runs as before.
     pub fn with_disk_cache(mut self, dir: PathBuf) -> Self {
-        self.disk_cache = Some(DiskCache::new(dir));
+        match DiskCache::open(dir, &self.engine) {
+            Ok(cache) => self.disk_cache = Some(cache),
+            Err(error) => {
+                tracing::warn!(%error, "compiled plugins are kept in memory only");
+                self.disk_cache = None;
+            }
+        }
         self
+    }
+
+    /// The directory compiled components are kept in, if any.
+    pub fn disk_cache_dir(&self) -> Option<&Path> {
+        self.disk_cache.as_ref().map(DiskCache::dir)
     }
 
     /// Plugin metric families, to register with the proxy's `/metrics`.

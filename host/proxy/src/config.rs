@@ -90,9 +90,10 @@ pub struct Config {
     #[arg(long, env = "WEFT_PROXY_WORKLOAD")]
     pub workload: Option<crate::plugins::controller::Workload>,
 
-    /// Where compiled plugins are kept between runs (by module sha256).
-    /// Empty keeps them in memory only.
-    #[arg(long, env = "WEFT_PROXY_PLUGIN_CACHE_DIR", default_value_os_t = std::env::temp_dir().join("weft-plugin-cache"))]
+    /// Where compiled plugins are kept between runs (by module sha256): a
+    /// directory private to the proxy's user, created 0700. Empty keeps them
+    /// in memory only, as does a directory another user owns or may write.
+    #[arg(long, env = "WEFT_PROXY_PLUGIN_CACHE_DIR", default_value_os_t = default_plugin_cache_dir(|name| std::env::var_os(name)))]
     pub plugin_cache_dir: std::path::PathBuf,
 
     /// Log filter in `tracing` syntax, e.g. `info` or `weft_proxy=debug`.
@@ -105,6 +106,29 @@ impl Config {
     pub fn response_timeout(&self) -> Option<Duration> {
         (!self.http_response_timeout.is_zero()).then_some(self.http_response_timeout)
     }
+}
+
+/// The user's cache directory (`$XDG_CACHE_HOME`, else `~/.cache`), or a
+/// per-user directory under the temporary one: a shared path there could be
+/// created first by another user.
+fn default_plugin_cache_dir(
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> std::path::PathBuf {
+    let absolute = |name| {
+        env(name)
+            .map(std::path::PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    if let Some(cache) = absolute("XDG_CACHE_HOME") {
+        return cache.join("weft/plugins");
+    }
+    if let Some(home) = absolute("HOME") {
+        return home.join(".cache/weft/plugins");
+    }
+    std::env::temp_dir().join(format!(
+        "weft-plugin-cache-{}",
+        nix::unistd::geteuid().as_raw()
+    ))
 }
 
 /// A set of TCP ports, written as a comma list of ports and `lo-hi` ranges.
@@ -182,6 +206,30 @@ mod tests {
         assert!(parse_ports("http").is_err());
         assert!(parse_ports("0").is_err());
         assert!(parse_ports("70000").is_err());
+    }
+
+    #[test]
+    fn the_plugin_cache_defaults_to_the_users_cache_directory() {
+        let env = |vars: &'static [(&str, &str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.into())
+            }
+        };
+        assert_eq!(
+            default_plugin_cache_dir(env(&[("XDG_CACHE_HOME", "/x/cache"), ("HOME", "/home/w")])),
+            std::path::Path::new("/x/cache/weft/plugins")
+        );
+        assert_eq!(
+            default_plugin_cache_dir(env(&[("XDG_CACHE_HOME", "rel"), ("HOME", "/home/w")])),
+            std::path::Path::new("/home/w/.cache/weft/plugins")
+        );
+        let uid = nix::unistd::geteuid().as_raw();
+        assert_eq!(
+            default_plugin_cache_dir(env(&[])),
+            std::env::temp_dir().join(format!("weft-plugin-cache-{uid}"))
+        );
     }
 
     #[test]
