@@ -1,6 +1,8 @@
 //! The wire API between `weft-controller` and `weft-proxy`, generated from
 //! `proto/`. One crate owns the generated code; both sides use it.
 
+pub mod tls;
+
 /// `weft.plugins.v1alpha1`: plugin chains per workload, modules by sha256.
 pub mod plugins {
     tonic::include_proto!("weft.plugins.v1alpha1");
@@ -9,4 +11,9 @@ pub mod plugins {
 /// `weft.inspect.v1alpha1`: what the controller knows, for the `weft` CLI.
 pub mod inspect {
     tonic::include_proto!("weft.inspect.v1alpha1");
+}
+
+/// `weft.identity.v1alpha1`: certificates for proxies' identities.
+pub mod identity {
+    tonic::include_proto!("weft.identity.v1alpha1");
 }

@@ -9,6 +9,7 @@ pub mod crd;
 pub mod fetch;
 #[cfg(test)]
 mod fixtures;
+pub mod identity;
 pub mod index;
 pub mod inspect;
 pub mod kubernetes;

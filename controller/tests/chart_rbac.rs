@@ -1,7 +1,9 @@
 //! The chart grants `weft-controller --kubernetes` what it uses: a watch on
-//! each kind it reads and patch on WasmPlugins' status, checked against the
+//! each kind it reads, patch on WasmPlugins' status and TokenReviews for
+//! the identity service, checked against the
 //! resource types themselves (group and plural), with no cluster.
 
+use k8s_openapi::api::authentication::v1::TokenReview;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::Resource;
@@ -56,6 +58,13 @@ fn the_cluster_role_grants_what_the_controller_watches_and_writes() {
     }
     let status = format!("{}/status", WasmPlugin::plural(&()));
     assert!(grants(&role, &WasmPlugin::group(&()), &status, "patch"));
+    // The identity service checks proxies' tokens.
+    assert!(grants(
+        &role,
+        &TokenReview::group(&()),
+        &TokenReview::plural(&()),
+        "create"
+    ));
     // Least privilege: nothing the controller does not use.
     assert!(!grants(&role, "", "pods", "patch"));
     assert!(!grants(&role, "weft.io", "wasmplugins", "patch"));

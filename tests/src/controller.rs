@@ -1,18 +1,25 @@
 //! `weft-controller` as a real process serving a directory of resources.
 //! Its "listening" log line is the readiness signal and tells the address.
+//! `ExampleMesh` is a copy of the example mesh to serve and edit.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::{PATIENCE, binaries};
+use crate::proxy::RunningProxy;
+use crate::{PATIENCE, Proxy, binaries};
 
 pub struct RunningController {
     pub addr: SocketAddr,
+    /// The identity service (TLS).
+    pub identity_addr: SocketAddr,
+    /// Its generated trust anchors and issuer (`identity/`) and each pod's
+    /// token (`tokens/<namespace>/<pod>`).
+    pub state_dir: PathBuf,
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
 }
@@ -20,11 +27,20 @@ pub struct RunningController {
 impl RunningController {
     /// Serves `dir` on `listen` (port 0 picks one).
     pub async fn spawn(dir: &Path, listen: SocketAddr) -> Self {
+        Self::spawn_with(dir, listen, &[]).await
+    }
+
+    /// The same, with more settings (`WEFT_CONTROLLER_*`).
+    pub async fn spawn_with(dir: &Path, listen: SocketAddr, env: &[(&str, &str)]) -> Self {
+        let state_dir = state_dir();
         let mut child = Command::new(binaries::path("weft-controller"))
             .env_clear()
             .env("WEFT_CONTROLLER_DIR", dir)
             .env("WEFT_CONTROLLER_LISTEN_ADDR", listen.to_string())
+            .env("WEFT_CONTROLLER_IDENTITY_LISTEN_ADDR", "127.0.0.1:0")
+            .env("WEFT_CONTROLLER_STATE_DIR", &state_dir)
             .env("WEFT_LOG", "info")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .kill_on_drop(true)
@@ -50,7 +66,53 @@ impl RunningController {
                 logs.lock().unwrap().join("\n")
             );
         };
-        Self { addr, child, logs }
+        let identity_addr = logs
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|line| logged_addr(line, " serving identity ", "identity_addr="))
+            .expect("the identity service starts before the plugin API");
+        Self {
+            addr,
+            identity_addr,
+            state_dir,
+            child,
+            logs,
+        }
+    }
+
+    /// The trust anchors proxies are given.
+    pub fn trust_anchors(&self) -> PathBuf {
+        self.state_dir.join("identity/ca.crt")
+    }
+
+    /// `proxy` with the settings that get it the identity of service
+    /// account `account` in `workload`'s namespace from this controller.
+    pub fn with_identity(&self, proxy: Proxy, workload: &str, account: &str) -> Proxy {
+        let namespace = workload.split_once('/').expect("namespace/pod").0;
+        proxy
+            .env(
+                "WEFT_PROXY_IDENTITY_LOCAL_NAME",
+                &identity_name(namespace, account),
+            )
+            .env(
+                "WEFT_PROXY_IDENTITY_TOKEN_FILE",
+                self.token(workload).to_str().unwrap(),
+            )
+            .env(
+                "WEFT_PROXY_IDENTITY_TRUST_ANCHORS",
+                self.trust_anchors().to_str().unwrap(),
+            )
+            .env(
+                "WEFT_PROXY_IDENTITY_SVC_ADDR",
+                &self.identity_addr.to_string(),
+            )
+    }
+
+    /// The token the controller wrote for `namespace/pod`.
+    pub fn token(&self, workload: &str) -> PathBuf {
+        let (namespace, pod) = workload.split_once('/').expect("namespace/pod");
+        self.state_dir.join("tokens").join(namespace).join(pod)
     }
 
     /// The address proxies are given (`WEFT_PROXY_CONTROLLER_ADDR`).
@@ -73,11 +135,106 @@ impl RunningController {
     }
 }
 
+/// The identity of service account `account` in `namespace`, in the
+/// controller's default trust domain.
+pub fn identity_name(namespace: &str, account: &str) -> String {
+    format!("{account}.{namespace}.serviceaccount.identity.weft-system.cluster.local")
+}
+
+/// A state directory of its own for each controller a test starts (its
+/// generated trust anchor, issuer and tokens).
+fn state_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("weft-controller-state-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
 /// `... listening addr=127.0.0.1:8090 dir=...`
 fn listening_addr(line: &str) -> Option<SocketAddr> {
-    let rest = line.split_once(" listening ")?.1;
+    logged_addr(line, " listening ", "addr=")
+}
+
+fn logged_addr(line: &str, message: &str, field: &str) -> Option<SocketAddr> {
+    let rest = line.split_once(message)?.1;
     let addr = rest
         .split_whitespace()
-        .find_map(|f| f.strip_prefix("addr="))?;
+        .find_map(|f| f.strip_prefix(field))?;
     addr.parse().ok()
+}
+
+/// A copy of the example mesh (`controller/examples/mesh`) in a directory
+/// of its own, its module urls pointing at the plugins built from
+/// `plugins/`; removed when dropped.
+pub struct ExampleMesh {
+    pub dir: PathBuf,
+}
+
+impl ExampleMesh {
+    pub fn copy(name: &str) -> Self {
+        let release = crate::plugins::component("authz")
+            .parent()
+            .expect("plugins are built into a directory")
+            .to_path_buf();
+        let dir = std::env::temp_dir().join(format!("weft-example-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("resources")).unwrap();
+        let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../controller/examples/mesh");
+        for entry in std::fs::read_dir(example).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap().replace(
+                "../../../plugins/target/wasm32-wasip2/release",
+                &release.display().to_string(),
+            );
+            std::fs::write(dir.join("resources").join(path.file_name().unwrap()), text).unwrap();
+        }
+        ExampleMesh { dir }
+    }
+
+    pub fn resources(&self) -> PathBuf {
+        self.dir.join("resources")
+    }
+
+    /// Replaces `from` with `to` in resource file `file`, in one rename as
+    /// an editor saves.
+    pub fn edit(&self, file: &str, from: &str, to: &str) {
+        let path = self.resources().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        let tmp = self.dir.join("next.yaml");
+        std::fs::write(&tmp, text.replacen(from, to, 1)).unwrap();
+        std::fs::rename(tmp, path).unwrap();
+    }
+
+    pub async fn controller(&self) -> RunningController {
+        RunningController::spawn(&self.resources(), "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// The sidecar of `workload` (`namespace/pod`), in front of `app`.
+    pub async fn proxy(
+        &self,
+        controller: &RunningController,
+        workload: &str,
+        app: SocketAddr,
+    ) -> RunningProxy {
+        Proxy::new()
+            .env("WEFT_PROXY_CONTROLLER_ADDR", &controller.url())
+            .env("WEFT_PROXY_WORKLOAD", workload)
+            .env(
+                "WEFT_PROXY_PLUGIN_CACHE_DIR",
+                self.dir.join("cache").to_str().unwrap(),
+            )
+            .inbound_app(app)
+            .spawn()
+            .await
+    }
+}
+
+impl Drop for ExampleMesh {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

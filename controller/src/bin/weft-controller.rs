@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{ArgGroup, Parser};
@@ -13,10 +14,15 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tracing_subscriber::EnvFilter;
 use weft_controller::api::PluginApi;
 use weft_controller::fetch::Fetcher;
+use weft_controller::identity::{
+    CONTROLLER_ACCOUNT, IdentityService, Issuer, IssuerFiles, Lifetimes, LocalTokens, SharedIssuer,
+    TokenVerifier, accept_tls, keep_certified, write_pod_tokens,
+};
 use weft_controller::inspect::InspectApi;
 use weft_controller::kubernetes::follow_cluster;
 use weft_controller::modules::Modules;
 use weft_controller::state::{State, follow_directory, read_state};
+use weft_identity::{Credentials, ServiceAccount, TrustDomain};
 
 /// Exit code for bad configuration (`EX_USAGE`), as the proxy's.
 const EXIT_CONFIG: i32 = 64;
@@ -42,6 +48,60 @@ struct Args {
     /// Log filter in `tracing` syntax.
     #[arg(long, env = "WEFT_LOG", default_value = "info")]
     log: String,
+    #[command(flatten)]
+    identity: IdentityArgs,
+}
+
+/// The identity service (TLS, on its own port, as Linkerd's).
+#[derive(clap::Args)]
+struct IdentityArgs {
+    /// Where proxies ask for certificates.
+    #[arg(
+        long,
+        env = "WEFT_CONTROLLER_IDENTITY_LISTEN_ADDR",
+        default_value = "127.0.0.1:8091"
+    )]
+    identity_listen: SocketAddr,
+    /// The controller's own state: with `--dir`, the generated trust
+    /// anchor and issuer (when no files are given), the token key and each
+    /// pod's token under `tokens/<namespace>/<pod>`.
+    #[arg(long, env = "WEFT_CONTROLLER_STATE_DIR", default_value_os_t = default_state_dir())]
+    state_dir: PathBuf,
+    /// The trust domain identities are issued in.
+    #[arg(
+        long,
+        env = "WEFT_CONTROLLER_TRUST_DOMAIN",
+        default_value = "cluster.local"
+    )]
+    trust_domain: String,
+    /// The trust anchors (PEM; Linkerd's `ca.crt`); with the issuer's
+    /// certificate and key, instead of generating them. Reloaded on change.
+    #[arg(
+        long,
+        env = "WEFT_CONTROLLER_IDENTITY_TRUST_ANCHORS",
+        requires_all = ["identity_issuer_certificate", "identity_issuer_key"]
+    )]
+    identity_trust_anchors: Option<PathBuf>,
+    /// The issuer's certificate (PEM; `tls.crt`).
+    #[arg(
+        long,
+        env = "WEFT_CONTROLLER_IDENTITY_ISSUER_CERTIFICATE",
+        requires = "identity_trust_anchors"
+    )]
+    identity_issuer_certificate: Option<PathBuf>,
+    /// The issuer's key (PEM, PKCS#8; `tls.key`).
+    #[arg(
+        long,
+        env = "WEFT_CONTROLLER_IDENTITY_ISSUER_KEY",
+        requires = "identity_trust_anchors"
+    )]
+    identity_issuer_key: Option<PathBuf>,
+    /// How long a proxy's certificate lives.
+    #[arg(long, env = "WEFT_CONTROLLER_IDENTITY_ISSUANCE_LIFETIME", default_value = "24h", value_parser = parse_duration)]
+    identity_issuance_lifetime: Duration,
+    /// How far back a certificate's validity starts, for lagging clocks.
+    #[arg(long, env = "WEFT_CONTROLLER_IDENTITY_CLOCK_SKEW", default_value = "20s", value_parser = parse_duration)]
+    identity_clock_skew: Duration,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -90,8 +150,132 @@ fn main() -> anyhow::Result<()> {
                     state
                 }
             };
-            serve(&args, state).await
+            let identity = start_identity(&args, state.clone()).await?;
+            tokio::select! {
+                served = serve(&args, state) => served,
+                served = identity => served,
+            }
         })
+}
+
+/// Loads (or, for the local mesh, makes) the issuer, keeps the controller's
+/// own certificate fresh, and serves `Certify` over TLS. With `--dir`, it
+/// also writes each pod's token.
+async fn start_identity(
+    args: &Args,
+    state: watch::Receiver<Arc<State>>,
+) -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>> + use<>> {
+    let id = &args.identity;
+    let trust = TrustDomain::new(weft_controller::index::ROOT_NAMESPACE, &id.trust_domain)
+        .context("--trust-domain")?;
+    let lifetimes = Lifetimes {
+        leaf: id.identity_issuance_lifetime,
+        clock_skew: id.identity_clock_skew,
+    };
+    let (issuer, files) = match (
+        &id.identity_trust_anchors,
+        &id.identity_issuer_certificate,
+        &id.identity_issuer_key,
+    ) {
+        (Some(anchors), Some(certificate), Some(key)) => {
+            let files = IssuerFiles {
+                trust_anchors: anchors.clone(),
+                certificate: certificate.clone(),
+                key: key.clone(),
+            };
+            (Issuer::load(trust, &files, lifetimes)?, files)
+        }
+        _ if args.kubernetes => anyhow::bail!(
+            "--kubernetes needs the identity issuer: --identity-trust-anchors, \
+             --identity-issuer-certificate and --identity-issuer-key (the chart mounts them)"
+        ),
+        _ => Issuer::local(trust, &id.state_dir.join("identity"), lifetimes)?,
+    };
+    tracing::info!(trust_anchors = %files.trust_anchors.display(), "identity issuer loaded");
+    let issuer = SharedIssuer::new(issuer);
+    tokio::spawn(
+        issuer
+            .clone()
+            .follow(files, lifetimes, Duration::from_secs(5)),
+    );
+
+    let credentials = Credentials::default();
+    let own = ServiceAccount::new(weft_controller::index::ROOT_NAMESPACE, CONTROLLER_ACCOUNT)?;
+    tokio::spawn(keep_certified(issuer.clone(), own, credentials.clone()));
+    let tls = weft_identity::server_config(credentials, issuer.current().anchors(), &[b"h2"])?;
+
+    let tokens = if args.kubernetes {
+        TokenVerifier::Kubernetes(kube::Client::try_default().await?)
+    } else {
+        let dir = id.state_dir.clone();
+        let tokens = LocalTokens::open(&dir.join("identity"))
+            .with_context(|| format!("the token key in {}", dir.display()))?;
+        tokio::spawn(keep_pod_tokens(dir, tokens.clone(), state));
+        TokenVerifier::Local(tokens)
+    };
+    let listener = tokio::net::TcpListener::bind(id.identity_listen)
+        .await
+        .with_context(|| format!("binding {}", id.identity_listen))?;
+    tracing::info!(identity_addr = %listener.local_addr()?, "serving identity");
+    Ok(async move {
+        tonic::transport::Server::builder()
+            .add_service(IdentityService::new(issuer, tokens).into_service())
+            .serve_with_incoming(accept_tls(listener, tls))
+            .await
+            .context("serving the identity service")
+    })
+}
+
+/// Writes every pod's token whenever the pods change.
+async fn keep_pod_tokens(
+    dir: PathBuf,
+    tokens: LocalTokens,
+    mut state: watch::Receiver<Arc<State>>,
+) {
+    loop {
+        let index = state.borrow_and_update().index.clone();
+        match write_pod_tokens(&dir, &tokens, &index) {
+            Ok(0) => {}
+            Ok(written) => {
+                tracing::info!(written, dir = %dir.join("tokens").display(), "pod tokens written")
+            }
+            Err(error) => tracing::error!(%error, "cannot write pod tokens"),
+        }
+        if state.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// `$XDG_STATE_HOME/weft-controller`, else `~/.local/state/weft-controller`.
+fn default_state_dir() -> PathBuf {
+    let absolute = |name| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    if let Some(state) = absolute("XDG_STATE_HOME") {
+        return state.join("weft-controller");
+    }
+    match absolute("HOME") {
+        Some(home) => home.join(".local/state/weft-controller"),
+        None => std::env::temp_dir().join("weft-controller-state"),
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 20s, 10m or 24h"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("`{s}` is not a duration like 20s, 10m or 24h")),
+    }
 }
 
 async fn serve(args: &Args, state: watch::Receiver<Arc<State>>) -> anyhow::Result<()> {

@@ -99,6 +99,40 @@ pub struct Config {
     /// Log filter in `tracing` syntax, e.g. `info` or `weft_proxy=debug`.
     #[arg(long, env = "WEFT_LOG", default_value = "info")]
     pub log: String,
+
+    #[command(flatten)]
+    pub identity: IdentityConfig,
+}
+
+/// The proxy's identity (none of it set: no identity, plaintext only).
+#[derive(Debug, Clone, Args)]
+pub struct IdentityConfig {
+    /// This proxy's identity, e.g.
+    /// `app.demo.serviceaccount.identity.weft-system.cluster.local`.
+    #[arg(
+        long,
+        env = "WEFT_PROXY_IDENTITY_LOCAL_NAME",
+        requires_all = ["identity_token_file", "identity_trust_anchors", "identity_svc_addr"]
+    )]
+    pub identity_local_name: Option<String>,
+
+    /// The token that proves the workload's service account (a projected
+    /// ServiceAccount token in Kubernetes); read again on every renewal.
+    #[arg(long, env = "WEFT_PROXY_IDENTITY_TOKEN_FILE")]
+    pub identity_token_file: Option<std::path::PathBuf>,
+
+    /// The mesh's trust anchors, a PEM file.
+    #[arg(long, env = "WEFT_PROXY_IDENTITY_TRUST_ANCHORS")]
+    pub identity_trust_anchors: Option<std::path::PathBuf>,
+
+    /// The identity service, `host:port`.
+    #[arg(long, env = "WEFT_PROXY_IDENTITY_SVC_ADDR")]
+    pub identity_svc_addr: Option<String>,
+
+    /// The identity service's own identity; by default the controller's in
+    /// this proxy's trust domain.
+    #[arg(long, env = "WEFT_PROXY_IDENTITY_SVC_NAME")]
+    pub identity_svc_name: Option<String>,
 }
 
 impl Config {

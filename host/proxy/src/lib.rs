@@ -10,6 +10,7 @@ mod destination;
 pub mod detect;
 pub mod errors;
 mod http;
+pub mod identity;
 pub mod init;
 mod io;
 pub mod metrics;
@@ -71,6 +72,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Plugins(#[from] plugins::PluginsError),
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
 }
 
 impl RunError {
@@ -78,7 +81,7 @@ impl RunError {
     pub fn exit_code(&self) -> i32 {
         match self {
             RunError::Bind { .. } => 1,
-            RunError::Plugins(_) => config::EXIT_CONFIG,
+            RunError::Plugins(_) | RunError::Identity(_) => config::EXIT_CONFIG,
         }
     }
 }
@@ -101,6 +104,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let admin = bind("admin", config.admin_listen_addr).await?;
 
     let mut registry = Registry::default();
+    let certifier = identity::Certifier::new(&config.identity, &mut registry)?;
+    let _identity = certifier.as_ref().map(|c| c.identity().clone());
+    if let Some(certifier) = certifier {
+        tokio::spawn(certifier.run());
+    }
     let transport = TransportMetrics::register(&mut registry);
     registry.register_collector(Box::new(metrics::ProcessCollector::new()));
     if let Some(plugin_metrics) = plugins.metrics() {
