@@ -1,7 +1,8 @@
 //! Plugins distributed by the real controller from a directory of
 //! resources: a changed config or module reaches every proxy within 2 s
 //! under steady load with no failed request, a bad module is refused and the
-//! old plugin keeps serving, and proxies ride out a controller outage.
+//! old plugin keeps serving, a refused edit of a WasmPlugin keeps its last
+//! good version serving, and proxies ride out a controller outage.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -11,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
-use weft_tests::controller::RunningController;
-use weft_tests::http1::Connection;
+use weft_tests::controller::{ExampleMesh, RunningController};
+use weft_tests::http1::{self, Connection};
 use weft_tests::mesh::{Mesh, stamped, weft};
 use weft_tests::{Demo, eventually, plugins};
 
@@ -242,4 +243,169 @@ async fn the_cli_lists_workloads_and_says_why_a_plugin_was_rejected() {
         line("demo/broken ").contains("rejected  InvalidSha256"),
         "{plugins}"
     );
+}
+
+#[tokio::test]
+async fn a_rejected_edit_keeps_the_last_good_plugin_serving() {
+    let mesh = ExampleMesh::copy("rejected-edit");
+    let app = Demo::http("app").spawn().await;
+    let controller = mesh.controller().await;
+    let proxy = mesh.proxy(&controller, "demo/app", app.addr).await;
+    let admin = || async {
+        match http1::get(proxy.inbound, "app", "/admin")
+            .await
+            .status
+            .as_u16()
+        {
+            403 => Ok(()),
+            status => Err(format!("GET /admin answered {status}")),
+        }
+    };
+    eventually("authz denies /admin", admin).await;
+
+    // A typo in authz's phase: the edit is refused, saying which field.
+    mesh.edit("plugins.yaml", "phase: AUTHZ", "phase: AUTHZZ");
+    let authz_line = |plugins: &str| {
+        plugins
+            .lines()
+            .find(|line| line.starts_with("weft-system/authz "))
+            .map(str::to_string)
+    };
+    eventually("weft plugins reports the refusal", || async {
+        let (code, plugins) = weft(&controller, &["plugins"]).await;
+        match authz_line(&plugins) {
+            Some(line) if code == Some(2) && line.contains("rejected") => Ok(()),
+            _ => Err(format!("exit {code:?}:\n{plugins}")),
+        }
+    })
+    .await;
+    let (_, plugins) = weft(&controller, &["plugins"]).await;
+    let line = authz_line(&plugins).unwrap();
+    assert!(
+        line.contains("InvalidSpec") && line.contains("spec.phase: unknown variant `AUTHZZ`"),
+        "{plugins}"
+    );
+    assert!(line.contains("keeps serving"), "{plugins}");
+
+    // The proxy heard of it, and authz still runs there.
+    eventually("the proxy hears of the refusal", || async {
+        proxy.logged("latest version is rejected")
+    })
+    .await;
+    assert_eq!(admin().await, Ok(()));
+
+    // Another plugin's change in the same file still goes through, with
+    // authz's last good version beside it.
+    let before = app_version(&controller).await.unwrap();
+    mesh.edit("plugins.yaml", "limit: 2", "limit: 3");
+    eventually("the new chain is loaded", || async {
+        let version = app_version(&controller).await?;
+        if version == before {
+            return Err(format!("still version {version}"));
+        }
+        proxy.logged(&format!(
+            "controller (version {version}) plugins=[\"authz\""
+        ))
+    })
+    .await;
+    assert_eq!(admin().await, Ok(()));
+    assert!(
+        authz_line(&weft(&controller, &["plugins"]).await.1)
+            .is_some_and(|line| line.contains("rejected")),
+        "still refused"
+    );
+
+    // Fixed, it is accepted again.
+    mesh.edit("plugins.yaml", "phase: AUTHZZ", "phase: AUTHZ");
+    eventually("authz is accepted again", || async {
+        match weft(&controller, &["plugins"]).await {
+            (Some(0), _) => Ok(()),
+            (code, plugins) => Err(format!("exit {code:?}:\n{plugins}")),
+        }
+    })
+    .await;
+    assert_eq!(admin().await, Ok(()));
+}
+
+#[tokio::test]
+async fn a_proxy_serves_nothing_until_its_chain_arrives_and_keeps_it_across_restarts() {
+    let authz = plugins::component("authz");
+    let app = Demo::http("app").spawn().await;
+    let mesh = Mesh::new("no-chain-yet");
+    mesh.run("authz");
+    mesh.write(
+        "authz.yaml",
+        &format!(
+            "apiVersion: weft.io/v1alpha1\nkind: WasmPlugin\nmetadata:\n  name: authz\n  \
+             namespace: demo\nspec:\n  url: file://{}\n  phase: AUTHZ\n  pluginConfig:\n    \
+             defaultPolicy: all-unauthenticated\n    rules:\n    - name: no-admin\n      \
+             action: deny\n      pathPrefixes: [/admin]\n",
+            authz.display()
+        ),
+    );
+    let get_admin = |proxy: &weft_tests::proxy::RunningProxy| {
+        let inbound = proxy.inbound;
+        async move { weft_tests::http1::get(inbound, "app", "/admin").await }
+    };
+
+    // The controller is not there yet, and nothing is saved.
+    let addr = weft_tests::closed_port();
+    let url = format!("http://{addr}");
+    let proxy = weft_tests::Proxy::new()
+        .env("WEFT_PROXY_CONTROLLER_ADDR", &url)
+        .env("WEFT_PROXY_WORKLOAD", "demo/app")
+        .env(
+            "WEFT_PROXY_PLUGIN_CACHE_DIR",
+            mesh.cache().to_str().unwrap(),
+        )
+        .inbound_app(app.addr)
+        .spawn_unready()
+        .await;
+    eventually("the proxy tries the controller", || async {
+        proxy.logged("plugin chain sync failed")
+    })
+    .await;
+    assert!(proxy.ready().await.is_err(), "ready without its chain");
+    let refused = get_admin(&proxy).await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(
+        refused.header("x-weft-proxy-error"),
+        Some("plugin chain pending")
+    );
+
+    // The controller comes: the chain arrives, then authz answers.
+    let controller = RunningController::spawn(&mesh.resources(), addr).await;
+    eventually("the proxy becomes ready", || proxy.ready()).await;
+    assert_eq!(get_admin(&proxy).await.status, 403);
+    assert_eq!(
+        weft_tests::http1::get(proxy.inbound, "app", "/")
+            .await
+            .status,
+        200
+    );
+
+    // Restarted while the controller is away, it is ready with its saved
+    // chain, authz included, from the start.
+    controller.kill().await;
+    drop(proxy);
+    let restarted = mesh.proxy(&url, app.addr).await;
+    assert_eq!(restarted.logged("(saved)"), Ok(()));
+    assert_eq!(get_admin(&restarted).await.status, 403);
+    assert_eq!(
+        weft_tests::http1::get(restarted.inbound, "app", "/")
+            .await
+            .status,
+        200
+    );
+}
+
+/// The chain version `weft workloads` shows for `demo/app`.
+async fn app_version(controller: &RunningController) -> Result<String, String> {
+    let (_, workloads) = weft(controller, &["workloads", "-n", "demo"]).await;
+    workloads
+        .lines()
+        .find(|line| line.starts_with("demo/app "))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .map(str::to_string)
+        .ok_or(workloads)
 }
