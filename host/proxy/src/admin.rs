@@ -18,6 +18,8 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::accept::{Backoff, accept};
+
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 pub struct Admin {
@@ -33,10 +35,9 @@ impl Admin {
     /// Serves until the process exits: the admin server stays up while the
     /// proxy drains, so probes and scrapes keep working.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let mut backoff = Backoff::default();
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
+            let (stream, _) = accept(&listener, "admin", &mut backoff).await;
             let admin = self.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| {

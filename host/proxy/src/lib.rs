@@ -3,6 +3,7 @@
 //! ports), detects HTTP/1.1, HTTP/2 or opaque TCP, and forwards it, counting
 //! everything on its admin server.
 
+mod accept;
 pub mod admin;
 pub mod config;
 mod connect;

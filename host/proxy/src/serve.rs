@@ -7,7 +7,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::server::conn::{http1, http2};
@@ -17,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::accept::{self, Backoff};
 use crate::config::Config;
 use crate::destination::Destinations;
 use crate::detect::{Detected, detect};
@@ -90,23 +90,15 @@ impl Proxy {
 
 /// Accepts connections until shutdown; each is served on its own task.
 pub async fn accept(proxy: Arc<Proxy>, direction: Direction, listener: TcpListener) {
+    let mut backoff = Backoff::default();
     loop {
-        let accepted = tokio::select! {
+        let (stream, client) = tokio::select! {
             _ = proxy.shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
+            accepted = accept::accept(&listener, direction.as_str(), &mut backoff) => accepted,
         };
-        match accepted {
-            Ok((stream, client)) => {
-                let _ = stream.set_nodelay(true);
-                let proxy2 = proxy.clone();
-                proxy.tasks.spawn(serve(proxy2, direction, stream, client));
-            }
-            Err(error) => {
-                // Usually out of file descriptors: back off instead of spinning.
-                tracing::warn!(direction = direction.as_str(), %error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        let _ = stream.set_nodelay(true);
+        let proxy2 = proxy.clone();
+        proxy.tasks.spawn(serve(proxy2, direction, stream, client));
     }
 }
 
