@@ -5,13 +5,14 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use weft_tests::http1::{self, Connection, request};
 use weft_tests::plugins::{ChainFile, entry};
+use weft_tests::proxy::RunningProxy;
 use weft_tests::{Demo, PATIENCE, closed_port, eventually};
 
 fn metrics_plugin() -> serde_json::Value {
@@ -381,14 +382,7 @@ async fn a_chain_swapped_under_steady_load_fails_no_request() {
     for version in 1..=5 {
         let version = version.to_string();
         chain.write(json!([stamp(&version), metrics_plugin()]));
-        eventually("the new chain serves", || async {
-            let rsp = http1::get(proxy.inbound, "app", "/").await;
-            match rsp.header("x-weft-example") {
-                Some(v) if v == version => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        })
-        .await;
+        new_chain_serves(&proxy, &version).await;
     }
     stop.store(true, Ordering::Relaxed);
     let mut seen = BTreeSet::new();
@@ -401,4 +395,31 @@ async fn a_chain_swapped_under_steady_load_fails_no_request() {
         "the clients saw the last chain: {seen:?}"
     );
     assert!(!proxy.logs().contains("plugin failed"), "{}", proxy.logs());
+}
+
+/// Waits for a response stamped by chain `version`: the proxy reads the file
+/// every second, so that normally takes a second or two. A rejected chain
+/// fails at once, with the proxy's reason.
+async fn new_chain_serves(proxy: &RunningProxy, version: &str) {
+    // Only a safety net that turns a missed change into a failure rather
+    // than a hang; generous, because a reload on a loaded 2-core machine
+    // running debug builds has taken several seconds.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let rsp = http1::get(proxy.inbound, "app", "/").await;
+        let stamp = rsp.header("x-weft-example");
+        if stamp == Some(version) {
+            return;
+        }
+        assert!(
+            !proxy.logs().contains("plugin configuration rejected"),
+            "chain {version} was rejected: {}",
+            proxy.logs()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "chain {version} never served; last saw: {stamp:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
