@@ -22,7 +22,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use mac::{MAC_LEN, equal, hmac_sha256};
+use hmac::Mac;
+use mac::MAC_LEN;
 pub use private_dir::DiskCacheError;
 use private_dir::KEY_LEN;
 
@@ -64,10 +65,12 @@ impl DiskCache {
         self.dir.join(format!("{module_digest}.cwasm"))
     }
 
-    fn mac(&self, module_digest: &str, code: &[u8]) -> [u8; MAC_LEN] {
+    /// The MAC over this module's digest, this engine's identity and the
+    /// code, ready to finalize (storing) or verify (loading).
+    fn mac(&self, module_digest: &str, code: &[u8]) -> mac::HmacSha256 {
         let digest = module_digest.as_bytes();
         let digest_len = (digest.len() as u64).to_be_bytes();
-        hmac_sha256(
+        mac::keyed(
             &self.key,
             &[DOMAIN, &digest_len, digest, &self.engine_id, code],
         )
@@ -79,7 +82,8 @@ impl DiskCache {
         let path = self.path(module_digest);
         let bytes = std::fs::read(&path).ok()?;
         let (code, mac) = bytes.split_at(bytes.len().checked_sub(MAC_LEN)?);
-        if !equal(&self.mac(module_digest, code), mac) {
+        // Constant time: no early exit tells a forger how much was right.
+        if self.mac(module_digest, code).verify_slice(mac).is_err() {
             tracing::warn!(path = %path.display(), "compiled plugin in the cache fails its authentication; compiling again");
             return None;
         }
@@ -110,7 +114,7 @@ impl DiskCache {
 
     fn try_store(&self, module_digest: &str, component: &Component) -> std::io::Result<()> {
         let mut bytes = component.serialize().map_err(std::io::Error::other)?;
-        let mac = self.mac(module_digest, &bytes);
+        let mac = self.mac(module_digest, &bytes).finalize().into_bytes();
         bytes.extend_from_slice(&mac);
         // Written aside and renamed: readers see a whole file or none.
         let path = self.path(module_digest);

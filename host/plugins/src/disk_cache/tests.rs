@@ -3,6 +3,7 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
+use super::mac::hmac_sha256;
 use super::private_dir::{KEY_FILE, ensure_dir};
 use super::*;
 use crate::Runtime;
