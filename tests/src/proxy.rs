@@ -86,8 +86,19 @@ impl Proxy {
         cmd
     }
 
+    /// Starts the proxy and waits until `/ready` answers 200 (a proxy
+    /// taking its chain from the controller is ready once the chain is in).
     pub async fn spawn(self) -> RunningProxy {
         let check_ready = self.wrapper.is_empty();
+        let proxy = self.spawn_unready().await;
+        if check_ready {
+            crate::eventually("the proxy becomes ready", || proxy.ready()).await;
+        }
+        proxy
+    }
+
+    /// Starts the proxy and returns once it listens, ready or not.
+    pub async fn spawn_unready(self) -> RunningProxy {
         let mut child = self.command().spawn().expect("starting weft-proxy");
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -118,19 +129,14 @@ impl Proxy {
                 _ => {}
             }
         }
-        let proxy = RunningProxy {
+        RunningProxy {
             inbound: inbound.unwrap(),
             outbound: outbound.unwrap(),
             admin: admin.unwrap(),
             child,
             logs,
             log_reader: Some(log_reader),
-        };
-        if check_ready {
-            let ready = http1::get(proxy.admin, "admin", "/ready").await;
-            assert_eq!(ready.status, 200, "proxy listening but not ready");
         }
-        proxy
     }
 }
 
@@ -143,6 +149,15 @@ fn parse_listening(line: &str) -> Option<(String, SocketAddr)> {
 }
 
 impl RunningProxy {
+    /// `Ok` when `/ready` answers 200, else what it answered.
+    pub async fn ready(&self) -> Result<(), String> {
+        let ready = http1::get(self.admin, "admin", "/ready").await;
+        match ready.status.as_u16() {
+            200 => Ok(()),
+            status => Err(format!("/ready answered {status}: {}", ready.text())),
+        }
+    }
+
     pub async fn metrics(&self) -> Metrics {
         let rsp = http1::get(self.admin, "admin", "/metrics").await;
         assert_eq!(rsp.status, 200);

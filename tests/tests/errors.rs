@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use weft_tests::http1::{self, Connection};
-use weft_tests::{Demo, Proxy, closed_port};
+use weft_tests::mesh::Mesh;
+use weft_tests::{Demo, Proxy, closed_port, eventually};
 
 const ERROR_HEADER: &str = "x-weft-proxy-error";
 
@@ -122,4 +123,55 @@ async fn bad_configuration_exits_64_naming_the_setting() {
             "{key}={value}: error should name it: {stderr}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_proxy_without_its_plugin_chain_refuses_traffic_with_a_reason() {
+    let app = Demo::http("app").spawn().await;
+    // Nothing listens at the controller's address and there is no saved
+    // chain: the mesh's cache directory is new.
+    let mesh = Mesh::new("no-chain");
+    let proxy = Proxy::new()
+        .env(
+            "WEFT_PROXY_CONTROLLER_ADDR",
+            &format!("http://{}", closed_port()),
+        )
+        .env("WEFT_PROXY_WORKLOAD", "demo/app")
+        .env(
+            "WEFT_PROXY_PLUGIN_CACHE_DIR",
+            mesh.cache().to_str().unwrap(),
+        )
+        .inbound_app(app.addr)
+        .spawn_unready()
+        .await;
+    eventually("the proxy tries the controller", || async {
+        proxy.logged("plugin chain sync failed")
+    })
+    .await;
+
+    let ready = http1::get(proxy.admin, "admin", "/ready").await;
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    assert!(ready.text().contains("plugin chain"), "{}", ready.text());
+    // Inbound would skip the workload's authorization; outbound its other
+    // policies: both wait for the chain.
+    for (listener, host) in [
+        (proxy.inbound, "app".to_string()),
+        (proxy.outbound, app.addr.to_string()),
+    ] {
+        let rsp = http1::get(listener, &host, "/").await;
+        assert_eq!(rsp.status, 503, "{host}: {}", rsp.text());
+        assert_eq!(rsp.header(ERROR_HEADER), Some("plugin chain pending"));
+        assert!(rsp.text().contains("controller"), "{}", rsp.text());
+    }
+
+    // Opaque TCP cannot carry a reason: it is closed unanswered, where the
+    // app itself answers these bytes.
+    let bytes = b"\x00binary, not HTTP\r\n\r\n";
+    assert!(
+        http1::raw(app.addr, bytes)
+            .await
+            .starts_with("HTTP/1.1 400")
+    );
+    assert_eq!(http1::raw(proxy.inbound, bytes).await, "");
+    assert!(proxy.ready().await.is_err(), "still waiting for the chain");
 }

@@ -1,8 +1,10 @@
 //! The admin server: liveness, readiness and Prometheus metrics.
 //!
 //! `/ready` answers 200 once the proxy's listeners are bound (the admin
-//! server starts after them) and 503 once shutdown has begun, so Kubernetes
-//! stops sending traffic while connections drain.
+//! server starts after them) and it has the plugin chain it serves with, and
+//! 503 before that (a chain still awaited from the controller) or once
+//! shutdown has begun, so Kubernetes sends traffic only when the pod's
+//! policy is in place and stops while connections drain.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,17 +21,27 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::accept::{Backoff, accept};
+use crate::plugins::Plugins;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 pub struct Admin {
     registry: Registry,
+    plugins: Arc<Plugins>,
     shutdown: CancellationToken,
 }
 
 impl Admin {
-    pub fn new(registry: Registry, shutdown: CancellationToken) -> Arc<Self> {
-        Arc::new(Self { registry, shutdown })
+    pub fn new(
+        registry: Registry,
+        plugins: Arc<Plugins>,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            registry,
+            plugins,
+            shutdown,
+        })
     }
 
     /// Serves until the process exits: the admin server stays up while the
@@ -60,6 +72,10 @@ impl Admin {
             "/ready" if self.shutdown.is_cancelled() => {
                 text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
             }
+            "/ready" if !self.plugins.ready() => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "waiting for the plugin chain from the controller\n",
+            ),
             "/ready" => text(StatusCode::OK, "ready\n"),
             "/metrics" => {
                 let mut body = String::new();

@@ -1,6 +1,6 @@
 //! Why the proxy answered a request itself, and the one place that turns
-//! each reason into an HTTP response: a status, a short body, and an
-//! `x-weft-proxy-error` header naming the reason.
+//! each reason into an HTTP response (400/431/500/502/503/504): a status, a
+//! short body, and an `x-weft-proxy-error` header naming the reason.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -41,6 +41,10 @@ pub enum ProxyError {
     Upstream { addr: SocketAddr, reason: String },
     #[error(transparent)]
     Plugin(#[from] weft_plugins::PluginFailure),
+    #[error(
+        "the proxy has no plugin chain yet: it waits for its workload's plugins from the controller"
+    )]
+    ChainPending,
 }
 
 /// Connecting to an upstream failed: refusals and timeouts answer
@@ -84,6 +88,7 @@ impl ProxyError {
             | Self::ResponseTimeout { .. }
             | Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             Self::Plugin(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ChainPending => StatusCode::SERVICE_UNAVAILABLE,
             Self::Resolve { .. }
             | Self::NoDestination
             | Self::Loop { .. }
@@ -108,6 +113,7 @@ impl ProxyError {
             Self::DeadlineExceeded => "request deadline exceeded",
             Self::Upstream { .. } => "upstream failed",
             Self::Plugin(_) => "plugin failed",
+            Self::ChainPending => "plugin chain pending",
         }
     }
 
@@ -177,6 +183,10 @@ mod tests {
         assert_eq!(
             ProxyError::MissingAuthority.status(),
             StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            ProxyError::ChainPending.status(),
+            StatusCode::SERVICE_UNAVAILABLE
         );
     }
 

@@ -258,20 +258,28 @@ impl hyper::service::Service<Request<Incoming>> for HttpProxy {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let chain = this.proxy.plugins().chain();
-            let mut completing = chain
-                .as_ref()
-                .filter(|c| c.wants(Hooks::COMPLETION))
-                .map(|c| hooks::Completing {
-                    chain: c.clone(),
-                    request: None,
-                    started: Instant::now(),
-                    response_latency_us: 0,
-                    attempts: 0,
-                });
             // For the log, should the request fail (reference-counted copies).
             let (method, uri) = (req.method().clone(), req.uri().clone());
-            let (rsp, error) = match this.forward(req, chain.as_ref(), &mut completing).await {
+            let mut completing = None;
+            // A chain still awaited refuses the request rather than let it
+            // pass without the workload's plugins.
+            let forwarded = match this.proxy.plugins().serving() {
+                Err(pending) => Err(pending),
+                Ok(chain) => {
+                    completing = chain
+                        .as_ref()
+                        .filter(|c| c.wants(Hooks::COMPLETION))
+                        .map(|c| hooks::Completing {
+                            chain: c.clone(),
+                            request: None,
+                            started: Instant::now(),
+                            response_latency_us: 0,
+                            attempts: 0,
+                        });
+                    this.forward(req, chain.as_ref(), &mut completing).await
+                }
+            };
+            let (rsp, error) = match forwarded {
                 Ok(rsp) => (rsp, None),
                 Err(error) => {
                     tracing::info!(

@@ -98,7 +98,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             tokio::spawn(plugins::file::watch(plugins.clone(), path.clone(), loaded));
             plugins
         }
-        (None, Some(_)) => Arc::new(plugins::Plugins::new(&config.plugin_cache_dir)?),
+        (None, Some(_)) => {
+            // Nothing is served without the workload's chain: the saved one
+            // is installed before the listeners open, so a restart while the
+            // controller is away serves its plugins from the first request.
+            let plugins = plugins::Plugins::awaiting(&config.plugin_cache_dir)?;
+            if let Some(workload) = &config.workload {
+                let dir = controller_dir(&config.plugin_cache_dir);
+                plugins::controller::restore(&plugins, &dir, workload);
+            }
+            Arc::new(plugins)
+        }
     };
     let inbound = bind("inbound", config.inbound_listen_addr).await?;
     let outbound = bind("outbound", config.outbound_listen_addr).await?;
@@ -135,7 +145,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let proxy = Arc::new(Proxy::new(
         config,
         transport,
-        plugins,
+        plugins.clone(),
         own_addrs,
         draining.clone(),
         tasks.clone(),
@@ -143,7 +153,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     tokio::spawn(serve::accept(proxy.clone(), Direction::Inbound, inbound));
     tokio::spawn(serve::accept(proxy, Direction::Outbound, outbound));
-    tokio::spawn(admin::Admin::new(registry, draining.clone()).serve(admin));
+    tokio::spawn(admin::Admin::new(registry, plugins, draining.clone()).serve(admin));
 
     shutdown.await;
     tracing::info!(grace_period = ?grace, "shutting down: no new connections, draining");

@@ -4,6 +4,11 @@
 //! way a new chain is compiled and instantiated off the request path and
 //! swapped atomically; requests in flight finish on the chain they started
 //! with, and a chain that fails to load leaves the old one serving.
+//!
+//! A proxy that takes its chain from the controller and has none yet (no
+//! saved chain, controller unreachable) is not ready and refuses traffic in
+//! both directions: serving it without the plugins would silently fail
+//! authorization open.
 
 pub mod controller;
 pub mod file;
@@ -12,6 +17,8 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use weft_plugins::{LoadError, PluginChain, PluginMetrics, Runtime};
+
+use crate::errors::ProxyError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginsError {
@@ -33,6 +40,9 @@ pub enum PluginsError {
 pub struct Plugins {
     runtime: Option<Runtime>,
     chain: RwLock<Option<Arc<PluginChain>>>,
+    /// A chain is on its way and traffic waits for it: set for the
+    /// controller, whose first chain arrives after the listeners open.
+    awaited: bool,
 }
 
 impl Plugins {
@@ -40,6 +50,7 @@ impl Plugins {
         Self {
             runtime: None,
             chain: RwLock::new(None),
+            awaited: false,
         }
     }
 
@@ -53,12 +64,37 @@ impl Plugins {
         Ok(Self {
             runtime: Some(runtime),
             chain: RwLock::new(None),
+            awaited: false,
+        })
+    }
+
+    /// Like [`new`](Self::new), for a chain that comes later: until one is
+    /// installed the proxy is not ready and [`serving`](Self::serving)
+    /// refuses.
+    pub fn awaiting(cache_dir: &Path) -> Result<Self, PluginsError> {
+        Ok(Self {
+            awaited: true,
+            ..Self::new(cache_dir)?
         })
     }
 
     /// The current chain; `None` when no plugins are configured.
     pub fn chain(&self) -> Option<Arc<PluginChain>> {
         self.chain.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Whether traffic may be served: no chain is awaited, or it has come.
+    pub fn ready(&self) -> bool {
+        !self.awaited || self.chain().is_some()
+    }
+
+    /// The chain to serve a request with, or the error to answer while
+    /// the chain is still awaited.
+    pub fn serving(&self) -> Result<Option<Arc<PluginChain>>, ProxyError> {
+        match self.chain() {
+            None if self.awaited => Err(ProxyError::ChainPending),
+            chain => Ok(chain),
+        }
     }
 
     pub fn metrics(&self) -> Option<Arc<PluginMetrics>> {

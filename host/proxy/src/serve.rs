@@ -149,6 +149,13 @@ async fn serve(proxy: Arc<Proxy>, direction: Direction, stream: TcpStream, clien
         // Answered with an error by the proxy itself; nothing goes upstream.
         Detected::Rejected(_) => None,
     };
+    // HTTP requests are refused one by one with a 503 (see `HttpProxy`);
+    // opaque TCP has no way to say why, so it is closed.
+    if matches!(detected, Detected::Opaque(_)) && !proxy.plugins.ready() {
+        let direction = direction.as_str();
+        tracing::info!(%client, direction, "no plugin chain yet; closing opaque connection");
+        return;
+    }
     if let Some(protocol) = protocol
         && let Some(plugin) = denied_by_plugins(&proxy, conn, protocol)
     {

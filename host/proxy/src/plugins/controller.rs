@@ -3,7 +3,8 @@
 //! restart fetches nothing), and swaps the chain in. While the controller is
 //! away the proxy keeps serving its last chain and reconnects with backoff;
 //! a proxy that starts while the controller is away runs the last chain it
-//! saved.
+//! saved, and one with no saved chain serves nothing until a chain arrives
+//! (see [`Plugins::awaiting`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,12 +81,6 @@ enum SyncError {
 /// Follows the controller at `addr` for `workload`, until the process ends.
 /// Modules and the last chain are kept in `dir`.
 pub async fn follow(plugins: Arc<Plugins>, addr: String, workload: Workload, dir: PathBuf) {
-    let saved = saved_chain(&dir, &workload);
-    match restore(&plugins, &saved) {
-        Ok(true) => tracing::info!("serving the last chain from the controller until it answers"),
-        Ok(false) => {}
-        Err(error) => tracing::warn!(%error, "the saved chain did not load"),
-    }
     let mut wait = FIRST_RETRY;
     loop {
         match sync(&plugins, &addr, &workload, &dir, &mut wait).await {
@@ -248,14 +243,22 @@ fn save(spec: &ChainSpec, path: &Path) {
     }
 }
 
-/// Installs the saved chain, if there is one; `Ok(false)` if there is not.
-fn restore(plugins: &Plugins, path: &Path) -> Result<bool, PluginsError> {
+/// Installs `workload`'s saved chain from `dir`, if there is one and it
+/// loads; otherwise the proxy waits for the controller's.
+pub fn restore(plugins: &Plugins, dir: &Path, workload: &Workload) {
+    let path = saved_chain(dir, workload);
     if !path.exists() {
-        return Ok(false);
+        tracing::info!(%workload, "no saved plugin chain; waiting for the controller's");
+        return;
     }
     let source = format!("{} (saved)", path.display());
-    plugins.install_now(&source, |runtime| super::file::load(runtime, path))?;
-    Ok(true)
+    match plugins.install_now(&source, |runtime| super::file::load(runtime, &path)) {
+        Ok(()) => tracing::info!("serving the last chain from the controller until it answers"),
+        Err(error) => {
+            let error = crate::errors::error_chain(&error);
+            tracing::warn!(%error, "the saved chain did not load; waiting for the controller's");
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
