@@ -4,6 +4,7 @@
 mod bench;
 mod bench_plugins;
 mod demo;
+mod fuzz;
 mod harness;
 mod stop_signal;
 mod test;
@@ -26,6 +27,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Install what the test suite needs (as root, with apt-get), then run it.
     Test(test::TestArgs),
+    /// Fuzz each target in fuzz/ for a while (installs nightly and cargo-fuzz if missing).
+    Fuzz(fuzz::FuzzArgs),
     /// Measure the plugin runtime: hook call cost, requests through chains of 0, 1 and 4 plugins, and RSS.
     BenchPlugins(bench_plugins::BenchPluginsArgs),
     /// Measure Weft beside Envoy, nginx and HAProxy (installing them) and write docs/benchmarks.md.
@@ -39,6 +42,7 @@ fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Demo(args) => demo::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Test(args) => test::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args).map(|()| ExitCode::SUCCESS),
         Command::BenchPlugins(args) => bench_plugins::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
         Command::BenchFixedRate(args) => {
