@@ -68,6 +68,49 @@ async fn a_proxy_is_certified_for_its_service_account_and_renews_before_expiry()
 }
 
 #[tokio::test]
+async fn a_proxy_is_not_ready_until_it_is_certified() {
+    let mesh = ExampleMesh::copy("identity-unready");
+    let controller = mesh.controller().await;
+    let app = Demo::http("app").spawn().await;
+    // Everything right but where the identity service is.
+    let proxy = controller
+        .with_identity(Proxy::new(), "demo/app", "app")
+        .env(
+            "WEFT_PROXY_IDENTITY_SVC_ADDR",
+            &weft_tests::closed_port().to_string(),
+        )
+        .env("WEFT_PROXY_CONTROLLER_ADDR", &controller.url())
+        .env("WEFT_PROXY_WORKLOAD", "demo/app")
+        .env(
+            "WEFT_PROXY_PLUGIN_CACHE_DIR",
+            mesh.dir.join("cache").to_str().unwrap(),
+        )
+        .inbound_app(app.addr)
+        .spawn_unready()
+        .await;
+    // The chain arrives (authz answers), yet without a certificate the
+    // proxy does not say it is ready.
+    eventually("the chain arrives", || async {
+        let status = weft_tests::http1::get(proxy.inbound, "app", "/admin")
+            .await
+            .status;
+        (status == 403)
+            .then_some(())
+            .ok_or_else(|| status.to_string())
+    })
+    .await;
+    let not_ready = proxy.ready().await.unwrap_err();
+    assert!(
+        not_ready.contains("503") && not_ready.contains("certificate"),
+        "{not_ready}"
+    );
+    eventually("the failure is logged with its cause", || async {
+        proxy.logged("could not obtain a certificate")
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn certify_signs_only_the_identity_the_token_proves() {
     let mesh = ExampleMesh::copy("identity-certify");
     let controller = mesh.controller().await;

@@ -34,13 +34,16 @@ const fn loopback(port: u16) -> SocketAddr {
 }
 
 const CONTROLLER: SocketAddr = loopback(8090);
+const IDENTITY: SocketAddr = loopback(8091);
 const APP: SocketAddr = loopback(8080);
 const BACKEND: SocketAddr = loopback(8081);
 
-/// One demo workload's sidecar: which pod it is and its three listeners.
+/// One demo workload's sidecar: which pod it is, its service account (its
+/// identity) and its three listeners.
 struct Sidecar {
     name: &'static str,
     workload: &'static str,
+    service_account: &'static str,
     app: Option<SocketAddr>,
     inbound: SocketAddr,
     outbound: SocketAddr,
@@ -50,6 +53,7 @@ struct Sidecar {
 const APP_SIDECAR: Sidecar = Sidecar {
     name: "app-proxy",
     workload: "demo/app",
+    service_account: "app",
     app: Some(APP),
     inbound: loopback(4143),
     outbound: loopback(4140),
@@ -58,6 +62,7 @@ const APP_SIDECAR: Sidecar = Sidecar {
 const BACKEND_SIDECAR: Sidecar = Sidecar {
     name: "backend-proxy",
     workload: "demo/backend",
+    service_account: "backend",
     app: Some(BACKEND),
     inbound: loopback(4243),
     outbound: loopback(4240),
@@ -66,6 +71,7 @@ const BACKEND_SIDECAR: Sidecar = Sidecar {
 const LOAD_SIDECAR: Sidecar = Sidecar {
     name: "load-proxy",
     workload: "demo/load",
+    service_account: "load",
     app: None,
     inbound: loopback(4343),
     outbound: loopback(4340),
@@ -73,12 +79,27 @@ const LOAD_SIDECAR: Sidecar = Sidecar {
 };
 const SIDECARS: [&Sidecar; 3] = [&APP_SIDECAR, &BACKEND_SIDECAR, &LOAD_SIDECAR];
 
+impl Sidecar {
+    /// Its identity in the controller's default trust domain.
+    fn identity(&self) -> String {
+        let namespace = self.workload.split('/').next().expect("namespace/pod");
+        format!(
+            "{}.{namespace}.serviceaccount.identity.weft-system.cluster.local",
+            self.service_account
+        )
+    }
+}
+
 /// Where the example resources are, relative to the workspace root.
 const MESH_DIR: &str = "controller/examples/mesh";
+/// The controller's state (its generated trust anchor and issuer, the
+/// pods' tokens), kept across demo runs.
+const STATE_DIR: &str = "target/demo/controller-state";
 
 fn ports() -> Vec<(SocketAddr, String)> {
     let mut ports = vec![
         (CONTROLLER, "weft-controller".to_string()),
+        (IDENTITY, "weft-controller's identity service".to_string()),
         (APP, "the app demo service".to_string()),
         (BACKEND, "the backend demo service".to_string()),
     ];
@@ -98,7 +119,10 @@ const LOADS: [&str; 2] = ["load-inbound", "load-outbound"];
 
 /// A demo service that cannot bind loopback in this long is broken.
 const SERVICE_START_LIMIT: Duration = Duration::from_secs(10);
-const PROXY_READY_LIMIT: Duration = Duration::from_secs(20);
+/// A sidecar is ready once it has its chain (compiled) and a certificate.
+const PROXY_READY_LIMIT: Duration = Duration::from_secs(60);
+/// The controller checks (compiles) every module before it serves.
+const CONTROLLER_READY_LIMIT: Duration = Duration::from_secs(60);
 const READY_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Args)]
@@ -173,10 +197,13 @@ fn ensure_ports_free() -> anyhow::Result<()> {
 }
 
 fn start(services: &mut Services, bin: &Path) -> anyhow::Result<()> {
+    let state = workspace::root().join(STATE_DIR);
     let mut controller = Command::new(bin.join("weft-controller"));
     controller
         .env("WEFT_CONTROLLER_DIR", workspace::root().join(MESH_DIR))
-        .env("WEFT_CONTROLLER_LISTEN_ADDR", CONTROLLER.to_string());
+        .env("WEFT_CONTROLLER_LISTEN_ADDR", CONTROLLER.to_string())
+        .env("WEFT_CONTROLLER_IDENTITY_LISTEN_ADDR", IDENTITY.to_string())
+        .env("WEFT_CONTROLLER_STATE_DIR", &state);
     services.start("weft-controller", controller, Stderr::Tee)?;
 
     let demo = bin.join("weft-demo");
@@ -188,6 +215,10 @@ fn start(services: &mut Services, bin: &Path) -> anyhow::Result<()> {
     }
 
     for sidecar in SIDECARS {
+        // The controller writes the pod's token once its issuer is loaded
+        // (after the trust anchors), so the token is the readiness signal.
+        let token = state.join("tokens").join(sidecar.workload);
+        wait_for_file(services, &token, CONTROLLER_READY_LIMIT)?;
         let mut proxy = Command::new(bin.join("weft-proxy"));
         proxy
             .env("WEFT_PROXY_CONTROLLER_ADDR", format!("http://{CONTROLLER}"))
@@ -200,7 +231,16 @@ fn start(services: &mut Services, bin: &Path) -> anyhow::Result<()> {
                 "WEFT_PROXY_OUTBOUND_LISTEN_ADDR",
                 sidecar.outbound.to_string(),
             )
-            .env("WEFT_PROXY_ADMIN_LISTEN_ADDR", sidecar.admin.to_string());
+            .env("WEFT_PROXY_ADMIN_LISTEN_ADDR", sidecar.admin.to_string())
+            // Its identity: the token the controller writes for its pod,
+            // checked by the controller's identity service.
+            .env("WEFT_PROXY_IDENTITY_LOCAL_NAME", sidecar.identity())
+            .env("WEFT_PROXY_IDENTITY_TOKEN_FILE", &token)
+            .env(
+                "WEFT_PROXY_IDENTITY_TRUST_ANCHORS",
+                state.join("identity/ca.crt"),
+            )
+            .env("WEFT_PROXY_IDENTITY_SVC_ADDR", IDENTITY.to_string());
         if let Some(app) = sidecar.app {
             proxy.env("WEFT_PROXY_INBOUND_APP_ADDR", app.to_string());
         }
@@ -229,6 +269,22 @@ fn start(services: &mut Services, bin: &Path) -> anyhow::Result<()> {
         "20",
     ]);
     services.start(load_outbound, outbound, Stderr::Inherit)
+}
+
+fn wait_for_file(services: &mut Services, path: &Path, limit: Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + limit;
+    while !path.exists() {
+        services.ensure_all_running()?;
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "weft-controller did not write {} within {limit:?}; its stderr:\n{}",
+                path.display(),
+                services.stderr_of("weft-controller")
+            );
+        }
+        services.idle(READY_POLL)?;
+    }
+    Ok(())
 }
 
 fn wait_until_ready(services: &mut Services, sidecar: &Sidecar) -> anyhow::Result<()> {

@@ -1,8 +1,8 @@
 //! The admin server: liveness, readiness and Prometheus metrics.
 //!
 //! `/ready` answers 200 once the proxy's listeners are bound (the admin
-//! server starts after them) and it has the plugin chain it serves with, and
-//! 503 before that (a chain still awaited from the controller) or once
+//! server starts after them) and it has the plugin chain it serves with and
+//! its certificate (with an identity), and 503 before that or once
 //! shutdown has begun, so Kubernetes sends traffic only when the pod's
 //! policy is in place and stops while connections drain.
 
@@ -19,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use weft_identity::Credentials;
 
 use crate::accept::{Backoff, accept};
 use crate::plugins::Plugins;
@@ -28,6 +29,8 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 pub struct Admin {
     registry: Registry,
     plugins: Arc<Plugins>,
+    /// The proxy's certificate, when it has an identity: not ready without.
+    identity: Option<Credentials>,
     shutdown: CancellationToken,
 }
 
@@ -35,11 +38,13 @@ impl Admin {
     pub fn new(
         registry: Registry,
         plugins: Arc<Plugins>,
+        identity: Option<Credentials>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Self {
             registry,
             plugins,
+            identity,
             shutdown,
         })
     }
@@ -75,6 +80,10 @@ impl Admin {
             "/ready" if !self.plugins.ready() => text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "waiting for the plugin chain from the controller\n",
+            ),
+            "/ready" if self.identity.as_ref().is_some_and(|id| !id.is_ready()) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "waiting for a certificate from the identity service\n",
             ),
             "/ready" => text(StatusCode::OK, "ready\n"),
             "/metrics" => {

@@ -116,7 +116,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     let mut registry = Registry::default();
     let certifier = identity::Certifier::new(&config.identity, &mut registry)?;
-    let _identity = certifier.as_ref().map(|c| c.identity().clone());
+    let identity = certifier.as_ref().map(|c| c.identity().clone());
     if let Some(certifier) = certifier {
         tokio::spawn(certifier.run());
     }
@@ -153,7 +153,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     tokio::spawn(serve::accept(proxy.clone(), Direction::Inbound, inbound));
     tokio::spawn(serve::accept(proxy, Direction::Outbound, outbound));
-    tokio::spawn(admin::Admin::new(registry, plugins, draining.clone()).serve(admin));
+    let credentials = identity.map(|identity| identity.credentials);
+    tokio::spawn(admin::Admin::new(registry, plugins, credentials, draining.clone()).serve(admin));
 
     shutdown.await;
     tracing::info!(grace_period = ?grace, "shutting down: no new connections, draining");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 
 use super::services::Services;
-use super::{APP_SIDECAR, BACKEND, LOAD_SIDECAR, LOADS, http_get};
+use super::{APP_SIDECAR, BACKEND, LOAD_SIDECAR, LOADS, SIDECARS, http_get};
 
 const REQUESTS_PER_LISTENER: usize = 20;
 /// Load generators report once a second; allow for a slow machine.
@@ -20,9 +20,9 @@ const CHAIN_LIMIT: Duration = Duration::from_secs(30);
 pub fn run(services: &mut Services) -> anyhow::Result<()> {
     let app = APP_SIDECAR.inbound;
     let load = LOAD_SIDECAR.outbound;
-    // Sidecars are ready before their chains arrive: wait for each chain's
-    // effect. Until app's chain is in, `/admin` reaches the app (404); then
-    // authz answers it 403. Until load's is in, nothing counts splits.
+    // Sidecars are ready once their chains arrive; check each chain's
+    // effect: app's authz answers `/admin` with 403 (the app itself would
+    // say 404), and load's split counts its choices.
     wait_for(services, "app's sidecar to run the authz plugin", || {
         Ok(http_get::get(app, &app.to_string(), "/admin")?.status == 403)
     })?;
@@ -46,6 +46,20 @@ pub fn run(services: &mut Services) -> anyhow::Result<()> {
         &["hello from backend\n", "hello from app\n"],
     )?;
     expect_metrics(APP_SIDECAR.admin, "request_total{direction=\"inbound\"")?;
+    // Every sidecar holds a certificate for its service account.
+    for sidecar in SIDECARS {
+        wait_for(
+            services,
+            &format!("{} to be certified", sidecar.name),
+            || {
+                let admin = sidecar.admin;
+                let metrics = http_get::get(admin, &admin.to_string(), "/metrics")?;
+                Ok(metrics.body.lines().any(|line| {
+                    line.starts_with("identity_cert_refresh_count ") && !line.ends_with(" 0")
+                }))
+            },
+        )?;
+    }
     let mut load_ok = 0;
     for load in LOADS {
         let line = services.wait_for_line(load, LOAD_REPORT_LIMIT)?;
@@ -60,8 +74,8 @@ pub fn run(services: &mut Services) -> anyhow::Result<()> {
     println!(
         "demo check passed: the sidecars run the controller's chains (authz answered 403 for /admin, \
          the split counts its choices), {REQUESTS_PER_LISTENER} requests through app's sidecar and \
-         {REQUESTS_PER_LISTENER} through load's split succeeded, golden metrics are counted, load \
-         generators had {load_ok} successes and no failures"
+         {REQUESTS_PER_LISTENER} through load's split succeeded, golden metrics are counted, every sidecar \
+         is certified for its service account, load generators had {load_ok} successes and no failures"
     );
     Ok(())
 }
