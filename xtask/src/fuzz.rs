@@ -37,8 +37,6 @@ pub fn run(args: &FuzzArgs) -> anyhow::Result<()> {
             .args(["--sanitizer", "none", "--features", "libfuzzer", "--"])
             .arg(format!("-max_total_time={}", args.seconds))
             .current_dir(workspace::root().join("fuzz"))
-            // fuzz/ keeps its instrumented builds in its own target dir.
-            .env_remove("CARGO_TARGET_DIR")
             .status()
             .context("running cargo fuzz")?;
         ensure!(

@@ -31,7 +31,6 @@ pub struct TestArgs {
 pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     install_missing_tools()?;
     plugin_unit_tests()?;
-    fuzz_corpus_replay()?;
     let status = workspace::cargo()
         .args(["test", "--workspace"])
         .args(&args.cargo_test_args)
@@ -63,21 +62,6 @@ fn plugin_unit_tests() -> anyhow::Result<()> {
         .status()
         .context("running cargo test in plugins/")?;
     ensure!(status.success(), "plugins/ unit tests failed ({status})");
-    Ok(())
-}
-
-/// The bounded fuzz run: every committed input in `fuzz/corpus/` through its
-/// target, on stable and without libFuzzer. `fuzz/` is its own workspace
-/// with its own target dir: sharing the root's makes the two rebuild each
-/// other's dependencies.
-fn fuzz_corpus_replay() -> anyhow::Result<()> {
-    let status = workspace::cargo()
-        .current_dir(workspace::root().join("fuzz"))
-        .env_remove("CARGO_TARGET_DIR")
-        .args(["test", "--quiet"])
-        .status()
-        .context("running cargo test in fuzz/")?;
-    ensure!(status.success(), "fuzz/ corpus replay failed ({status})");
     Ok(())
 }
 
