@@ -220,6 +220,16 @@ impl ExampleMesh {
         workload: &str,
         app: SocketAddr,
     ) -> RunningProxy {
+        self.sidecar(controller, workload, app).spawn().await
+    }
+
+    /// The same sidecar, not started yet, for more settings.
+    pub fn sidecar(
+        &self,
+        controller: &RunningController,
+        workload: &str,
+        app: SocketAddr,
+    ) -> Proxy {
         Proxy::new()
             .env("WEFT_PROXY_CONTROLLER_ADDR", &controller.url())
             .env("WEFT_PROXY_WORKLOAD", workload)
@@ -228,8 +238,6 @@ impl ExampleMesh {
                 self.dir.join("cache").to_str().unwrap(),
             )
             .inbound_app(app)
-            .spawn()
-            .await
     }
 }
 

@@ -9,7 +9,7 @@ use weft_api::identity::CertifyRequest;
 use weft_api::identity::identity_client::IdentityClient;
 use weft_identity::{CertificateRequest, SignedCertificate, TrustAnchors};
 use weft_tests::controller::{ExampleMesh, RunningController, identity_name};
-use weft_tests::{Demo, Metrics, Proxy, eventually};
+use weft_tests::{Demo, Metrics, eventually};
 
 #[tokio::test]
 async fn a_proxy_is_certified_for_its_service_account_and_renews_before_expiry() {
@@ -22,15 +22,9 @@ async fn a_proxy_is_certified_for_its_service_account_and_renews_before_expiry()
     )
     .await;
     let app = Demo::http("app").spawn().await;
+    let sidecar = mesh.sidecar(&controller, "demo/app", app.addr);
     let proxy = controller
-        .with_identity(Proxy::new(), "demo/app", "app")
-        .env("WEFT_PROXY_CONTROLLER_ADDR", &controller.url())
-        .env("WEFT_PROXY_WORKLOAD", "demo/app")
-        .env(
-            "WEFT_PROXY_PLUGIN_CACHE_DIR",
-            mesh.dir.join("cache").to_str().unwrap(),
-        )
-        .inbound_app(app.addr)
+        .with_identity(sidecar, "demo/app", "app")
         .spawn()
         .await;
 
@@ -73,19 +67,13 @@ async fn a_proxy_is_not_ready_until_it_is_certified() {
     let controller = mesh.controller().await;
     let app = Demo::http("app").spawn().await;
     // Everything right but where the identity service is.
+    let sidecar = mesh.sidecar(&controller, "demo/app", app.addr);
     let proxy = controller
-        .with_identity(Proxy::new(), "demo/app", "app")
+        .with_identity(sidecar, "demo/app", "app")
         .env(
             "WEFT_PROXY_IDENTITY_SVC_ADDR",
             &weft_tests::closed_port().to_string(),
         )
-        .env("WEFT_PROXY_CONTROLLER_ADDR", &controller.url())
-        .env("WEFT_PROXY_WORKLOAD", "demo/app")
-        .env(
-            "WEFT_PROXY_PLUGIN_CACHE_DIR",
-            mesh.dir.join("cache").to_str().unwrap(),
-        )
-        .inbound_app(app.addr)
         .spawn_unready()
         .await;
     // The chain arrives (authz answers), yet without a certificate the
