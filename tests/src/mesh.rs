@@ -32,6 +32,35 @@ impl Mesh {
         self.dir.join("cache")
     }
 
+    /// `demo/app`'s sidecar in front of `app`, pointed at a controller
+    /// address where nothing listens (yet), with no saved chain; returned
+    /// once it has tried the controller and failed, so it is waiting for
+    /// its chain.
+    pub async fn proxy_awaiting_its_chain(
+        &self,
+        controller: SocketAddr,
+        app: SocketAddr,
+    ) -> RunningProxy {
+        let proxy = Proxy::new()
+            .env(
+                "WEFT_PROXY_CONTROLLER_ADDR",
+                &format!("http://{controller}"),
+            )
+            .env("WEFT_PROXY_WORKLOAD", "demo/app")
+            .env(
+                "WEFT_PROXY_PLUGIN_CACHE_DIR",
+                self.cache().to_str().unwrap(),
+            )
+            .inbound_app(app)
+            .spawn_unready()
+            .await;
+        crate::eventually("the proxy tries the controller", || async {
+            proxy.logged("plugin chain sync failed")
+        })
+        .await;
+        proxy
+    }
+
     /// Namespace `demo` runs `plugins` (`weft.io/plugins`, comma-separated).
     pub fn run(&self, plugins: &str) {
         self.write(

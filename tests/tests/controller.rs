@@ -351,20 +351,7 @@ async fn a_proxy_serves_nothing_until_its_chain_arrives_and_keeps_it_across_rest
     // The controller is not there yet, and nothing is saved.
     let addr = weft_tests::closed_port();
     let url = format!("http://{addr}");
-    let proxy = weft_tests::Proxy::new()
-        .env("WEFT_PROXY_CONTROLLER_ADDR", &url)
-        .env("WEFT_PROXY_WORKLOAD", "demo/app")
-        .env(
-            "WEFT_PROXY_PLUGIN_CACHE_DIR",
-            mesh.cache().to_str().unwrap(),
-        )
-        .inbound_app(app.addr)
-        .spawn_unready()
-        .await;
-    eventually("the proxy tries the controller", || async {
-        proxy.logged("plugin chain sync failed")
-    })
-    .await;
+    let proxy = mesh.proxy_awaiting_its_chain(addr, app.addr).await;
     assert!(proxy.ready().await.is_err(), "ready without its chain");
     let refused = get_admin(&proxy).await;
     assert_eq!(refused.status, 503, "{}", refused.text());

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use weft_tests::http1::{self, Connection};
 use weft_tests::mesh::Mesh;
-use weft_tests::{Demo, Proxy, closed_port, eventually};
+use weft_tests::{Demo, Proxy, closed_port};
 
 const ERROR_HEADER: &str = "x-weft-proxy-error";
 
@@ -131,23 +131,7 @@ async fn a_proxy_without_its_plugin_chain_refuses_traffic_with_a_reason() {
     // Nothing listens at the controller's address and there is no saved
     // chain: the mesh's cache directory is new.
     let mesh = Mesh::new("no-chain");
-    let proxy = Proxy::new()
-        .env(
-            "WEFT_PROXY_CONTROLLER_ADDR",
-            &format!("http://{}", closed_port()),
-        )
-        .env("WEFT_PROXY_WORKLOAD", "demo/app")
-        .env(
-            "WEFT_PROXY_PLUGIN_CACHE_DIR",
-            mesh.cache().to_str().unwrap(),
-        )
-        .inbound_app(app.addr)
-        .spawn_unready()
-        .await;
-    eventually("the proxy tries the controller", || async {
-        proxy.logged("plugin chain sync failed")
-    })
-    .await;
+    let proxy = mesh.proxy_awaiting_its_chain(closed_port(), app.addr).await;
 
     let ready = http1::get(proxy.admin, "admin", "/ready").await;
     assert_eq!(ready.status, 503, "{}", ready.text());
