@@ -30,3 +30,17 @@ pub const CONTROLLER_ACCOUNT: &str = "weft-controller";
 
 /// The audience a projected ServiceAccount token must carry for Weft.
 pub const TOKEN_AUDIENCE: &str = "identity.weft.io";
+
+/// Writes a new file with `mode`, refusing to replace one: what the
+/// controller makes once (the local issuer, the token key) is never
+/// silently overwritten.
+fn create_new(path: &std::path::Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)?
+        .write_all(contents)
+}

@@ -11,6 +11,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
+use weft_api::identity::CertifyResponse;
 
 use crate::TrustAnchors;
 use crate::tls::provider;
@@ -29,6 +30,37 @@ pub struct SignedCertificate {
     pub leaf: Vec<u8>,
     pub intermediates: Vec<Vec<u8>>,
     pub valid_until: SystemTime,
+}
+
+/// The wire form, as the identity service sends it.
+impl From<CertifyResponse> for SignedCertificate {
+    fn from(response: CertifyResponse) -> Self {
+        Self {
+            leaf: response.leaf_certificate,
+            intermediates: response.intermediate_certificates,
+            valid_until: SystemTime::UNIX_EPOCH
+                + Duration::from_secs(response.valid_until_unix_seconds.max(0) as u64),
+        }
+    }
+}
+
+impl From<SignedCertificate> for CertifyResponse {
+    fn from(signed: SignedCertificate) -> Self {
+        Self {
+            valid_until_unix_seconds: signed.valid_until_unix_seconds(),
+            leaf_certificate: signed.leaf,
+            intermediate_certificates: signed.intermediates,
+        }
+    }
+}
+
+impl SignedCertificate {
+    pub fn valid_until_unix_seconds(&self) -> i64 {
+        self.valid_until
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs() as i64
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,7 @@
 //! controller wrote for its pod, and gets a short-lived certificate for it
 //! from the identity service, over TLS; anything else is refused.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use tonic::Code;
 use weft_api::identity::CertifyRequest;
@@ -131,12 +131,7 @@ async fn certify_signs_only_the_identity_the_token_proves() {
         .await
         .expect("app's token proves app")
         .into_inner();
-    let signed = SignedCertificate {
-        leaf: signed.leaf_certificate,
-        intermediates: signed.intermediate_certificates,
-        valid_until: SystemTime::UNIX_EPOCH
-            + Duration::from_secs(signed.valid_until_unix_seconds as u64),
-    };
+    let signed = SignedCertificate::from(signed);
     let certified = request
         .certified(&signed, &anchors)
         .expect("a leaf for app, chained to the anchors");

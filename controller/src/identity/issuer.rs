@@ -371,19 +371,10 @@ fn read(path: &Path) -> Result<String, IssuerError> {
 }
 
 fn write(path: &Path, contents: &str, mode: u32) -> Result<(), IssuerError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let fail = |source| IssuerError::Write {
+    super::create_new(path, contents.as_bytes(), mode).map_err(|source| IssuerError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(fail)?;
-    file.write_all(contents.as_bytes()).map_err(fail)
+    })
 }
 
 fn unix(seconds: i64) -> SystemTime {

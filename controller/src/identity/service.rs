@@ -130,17 +130,9 @@ impl Identity for IdentityService {
                 tracing::info!(identity = %request.identity, %error, "certify refused");
                 certify_status(error)
             })?;
-        let valid_until = signed
-            .valid_until
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs() as i64;
+        let valid_until = signed.valid_until_unix_seconds();
         tracing::info!(identity = %request.identity, valid_until, "certified");
-        Ok(Response::new(CertifyResponse {
-            leaf_certificate: signed.leaf,
-            intermediate_certificates: signed.intermediates,
-            valid_until_unix_seconds: valid_until,
-        }))
+        Ok(Response::new(signed.into()))
     }
 }
 

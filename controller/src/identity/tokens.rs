@@ -103,8 +103,6 @@ pub struct LocalTokens {
 impl LocalTokens {
     /// The key in `dir/token.key`, made (0600) on first use.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         let path = dir.join("token.key");
         match std::fs::read(&path) {
             Ok(key) if key.len() >= 32 => return Ok(Self { key }),
@@ -123,12 +121,7 @@ impl LocalTokens {
             .secure_random
             .fill(&mut key)
             .map_err(|_| std::io::Error::other("no randomness for the token key"))?;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?
-            .write_all(&key)?;
+        super::create_new(&path, &key, 0o600)?;
         Ok(Self { key })
     }
 

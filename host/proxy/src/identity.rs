@@ -177,22 +177,13 @@ impl Certifier {
             .await
             .map_err(CertifyError::Refused)?
             .into_inner();
-        let signed = SignedCertificate {
-            leaf: response.leaf_certificate,
-            intermediates: response.intermediate_certificates,
-            valid_until: SystemTime::UNIX_EPOCH
-                + Duration::from_secs(response.valid_until_unix_seconds.max(0) as u64),
-        };
+        let signed = SignedCertificate::from(response);
         let certified = self.request.certified(&signed, &self.identity.anchors)?;
         self.identity.credentials.set(certified);
         self.metrics.refreshes.inc();
-        self.metrics.expiration.set(
-            signed
-                .valid_until
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs() as i64,
-        );
+        self.metrics
+            .expiration
+            .set(signed.valid_until_unix_seconds());
         tracing::info!(identity = %self.identity.name, "certified");
         Ok(signed.valid_until)
     }
