@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "proto/weft/plugins/v1alpha1/plugins.proto",
             "proto/weft/inspect/v1alpha1/inspect.proto",
             "proto/weft/identity/v1alpha1/identity.proto",
+            "proto/weft/destination/v1alpha1/destination.proto",
         ],
         &["proto"],
     )?;

@@ -17,3 +17,9 @@ pub mod inspect {
 pub mod identity {
     tonic::include_proto!("weft.identity.v1alpha1");
 }
+
+/// `weft.destination.v1alpha1`: who receives at an address, and how to
+/// speak to it.
+pub mod destination {
+    tonic::include_proto!("weft.destination.v1alpha1");
+}
