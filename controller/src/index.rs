@@ -1,7 +1,7 @@
-//! The desired state of the mesh's plugins: fed Namespace, Pod and
-//! WasmPlugin events, it answers which plugins a workload runs. Pure and
-//! synchronous: sources (a directory, Kubernetes watches) feed it, and the
-//! API to proxies reads it.
+//! The desired state of the mesh: fed Namespace, Pod and WasmPlugin
+//! events, it answers which plugins a workload runs and which meshed
+//! workload receives at an address. Pure and synchronous: sources (a
+//! directory, Kubernetes watches) feed it, and the APIs to proxies read it.
 //!
 //! Selection rules:
 //! - A pod's `weft.io/plugins` annotation names its plugins; without one,
@@ -16,8 +16,15 @@
 //!   else the WasmPlugin's `pluginConfig` (replaced whole, not merged).
 //! - Order: phase (AUTHN, AUTHZ, STATS, then unspecified), then priority
 //!   (higher first), then name; the annotation's order does not matter.
+//!
+//! Endpoint rule (`endpoint(addr)`): among meshed pods (a `weft-proxy`
+//! container) that are not on the host's network and have not finished,
+//! those with `addr`'s IP in `status.podIP(s)`: if one, it, on any port; if
+//! several share the IP (the local mesh runs every pod on 127.0.0.1), the
+//! one whose sidecar's `weft-inbound` port is `addr`'s port; otherwise none.
 
 mod chain;
+mod endpoint;
 mod event;
 mod plugin_state;
 #[cfg(test)]
@@ -34,6 +41,8 @@ pub use chain::{
 pub use event::{Event, Objects, PluginRef, Resource, ResourceKey, UnreadablePlugin, WorkloadRef};
 pub use plugin_state::{PluginState, Serving};
 
+use endpoint::{PodEndpoint, Receivers};
+
 use crate::resources::PluginAnnotations;
 use crate::validate::{Rejection, ValidPlugin};
 
@@ -46,18 +55,23 @@ pub struct Index {
     root_namespace: String,
     namespaces: BTreeMap<String, PluginAnnotations>,
     pods: BTreeMap<WorkloadRef, PodEntry>,
+    /// The meshed pods of `pods` by address, kept in step with them.
+    receivers: Receivers,
     plugins: BTreeMap<PluginRef, PluginState>,
     revision: u64,
 }
 
-/// What the index keeps of a pod: only what selection reads, so a status
-/// update does not count as a change.
+/// What the index keeps of a pod: only what selection and endpoint lookup
+/// read, so a status update counts as a change only when it moves where a
+/// meshed pod receives (a new IP, a finished pod), not for readiness churn.
 #[derive(Clone, Debug, PartialEq)]
 struct PodEntry {
     labels: BTreeMap<String, String>,
     annotations: PluginAnnotations,
     /// `spec.serviceAccountName`, the pod's identity.
     service_account: String,
+    /// `None` unless a client should expect its proxy at its addresses.
+    endpoint: Option<PodEndpoint>,
 }
 
 impl Default for Index {
@@ -72,6 +86,7 @@ impl Index {
             root_namespace: root_namespace.into(),
             namespaces: BTreeMap::new(),
             pods: BTreeMap::new(),
+            receivers: Receivers::default(),
             plugins: BTreeMap::new(),
             revision: 0,
         }
@@ -97,7 +112,7 @@ impl Index {
                 None => false,
             },
             Event::Applied(Resource::Pod(pod)) => match pod_entry(&pod) {
-                Some((key, entry)) => upsert(&mut self.pods, key, entry),
+                Some((key, entry)) => self.upsert_pod(key, entry),
                 None => false,
             },
             Event::Applied(Resource::WasmPlugin(plugin)) => match PluginRef::of(&plugin) {
@@ -112,14 +127,12 @@ impl Index {
                 upsert(&mut self.plugins, plugin.plugin, state)
             }
             Event::Deleted(ResourceKey::Namespace(name)) => self.namespaces.remove(&name).is_some(),
-            Event::Deleted(ResourceKey::Pod(key)) => self.pods.remove(&key).is_some(),
+            Event::Deleted(ResourceKey::Pod(key)) => self.remove_pod(&key),
             Event::Deleted(ResourceKey::WasmPlugin(key)) => self.plugins.remove(&key).is_some(),
             Event::Reset(Objects::Namespaces(all)) => {
                 replace(&mut self.namespaces, all.iter().filter_map(namespace_entry))
             }
-            Event::Reset(Objects::Pods(all)) => {
-                replace(&mut self.pods, all.iter().filter_map(pod_entry))
-            }
+            Event::Reset(Objects::Pods(all)) => self.reset_pods(&all),
             Event::Reset(Objects::WasmPlugins(all)) => {
                 // Each plugin's state follows its own previous one, so a
                 // relist that brings a refused version keeps the last good.
@@ -375,6 +388,7 @@ fn pod_entry(pod: &Pod) -> Option<(WorkloadRef, PodEntry)> {
             .as_ref()
             .and_then(|spec| spec.service_account_name.clone())
             .unwrap_or_else(|| "default".to_string()),
+        endpoint: PodEndpoint::of(pod),
     };
     Some((WorkloadRef::of(pod)?, entry))
 }

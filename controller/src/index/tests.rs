@@ -1,6 +1,7 @@
 //! Builders for the objects the index is fed, shared by the index tests.
 
 mod changes;
+mod endpoints;
 mod refusals;
 mod selection;
 

@@ -72,7 +72,8 @@ fn the_revision_moves_only_when_answers_can_change() {
     assert!(index.apply(pod.clone().into()));
     let revision = index.revision();
 
-    // A status update changes nothing the index keeps.
+    // An unmeshed pod's status update changes nothing the index keeps
+    // (a meshed pod's new address does: see `endpoints.rs`).
     let mut running = pod.clone();
     running.status =
         Some(serde_json::from_value(json!({"phase": "Running", "podIP": "10.0.0.7"})).unwrap());

@@ -1,0 +1,161 @@
+//! Where meshed pods receive: what the index keeps of a pod's addresses and
+//! sidecar, the map from addresses to pods that `Index::endpoint` answers
+//! from, and the pod events that keep that map in step with the pods.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use k8s_openapi::api::core::v1::Pod;
+
+use super::{Index, PodEntry, WorkloadRef, pod_entry, replace};
+
+/// The sidecar container the injector adds; a pod with one is meshed.
+pub const PROXY_CONTAINER: &str = "weft-proxy";
+/// The sidecar's port where it receives the pod's inbound traffic.
+pub const INBOUND_PORT_NAME: &str = "weft-inbound";
+
+/// Where a meshed pod's proxy receives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodEndpoint {
+    /// `status.podIPs` and `status.podIP`, sorted, without duplicates.
+    addresses: Vec<IpAddr>,
+    /// The sidecar's `weft-inbound` port, if it names one.
+    inbound_port: Option<u16>,
+}
+
+impl PodEndpoint {
+    /// `None` for a pod no client should expect a proxy at: one without the
+    /// sidecar; one on the host's network, whose address is the node's and
+    /// shared with everything else there; one that has finished, whose
+    /// address Kubernetes may already have given to another pod.
+    pub fn of(pod: &Pod) -> Option<Self> {
+        let spec = pod.spec.as_ref()?;
+        let sidecar = spec.containers.iter().find(|c| c.name == PROXY_CONTAINER)?;
+        if spec.host_network == Some(true) {
+            return None;
+        }
+        let status = pod.status.as_ref();
+        if let Some("Succeeded" | "Failed") = status.and_then(|s| s.phase.as_deref()) {
+            return None;
+        }
+        let listed = status
+            .and_then(|s| s.pod_ips.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|ip| ip.ip.as_str());
+        let primary = status.and_then(|s| s.pod_ip.as_deref());
+        let mut addresses: Vec<IpAddr> = listed
+            .chain(primary)
+            .filter_map(|ip| ip.parse().ok())
+            .collect();
+        addresses.sort();
+        addresses.dedup();
+        let inbound_port = sidecar
+            .ports
+            .iter()
+            .flatten()
+            .find(|port| port.name.as_deref() == Some(INBOUND_PORT_NAME))
+            .and_then(|port| u16::try_from(port.container_port).ok());
+        Some(PodEndpoint {
+            addresses,
+            inbound_port,
+        })
+    }
+}
+
+/// Meshed pods by address, each with its inbound port.
+#[derive(Clone, Debug, Default)]
+pub struct Receivers(BTreeMap<IpAddr, BTreeMap<WorkloadRef, Option<u16>>>);
+
+impl Receivers {
+    pub fn of<'a>(pods: impl Iterator<Item = (&'a WorkloadRef, &'a PodEndpoint)>) -> Self {
+        let mut receivers = Self::default();
+        for (pod, endpoint) in pods {
+            receivers.add(pod, endpoint);
+        }
+        receivers
+    }
+
+    pub fn add(&mut self, pod: &WorkloadRef, endpoint: &PodEndpoint) {
+        for ip in &endpoint.addresses {
+            self.0
+                .entry(*ip)
+                .or_default()
+                .insert(pod.clone(), endpoint.inbound_port);
+        }
+    }
+
+    pub fn remove(&mut self, pod: &WorkloadRef, endpoint: &PodEndpoint) {
+        for ip in &endpoint.addresses {
+            if let Some(pods) = self.0.get_mut(ip) {
+                pods.remove(pod);
+                if pods.is_empty() {
+                    self.0.remove(ip);
+                }
+            }
+        }
+    }
+
+    /// The one pod at `addr.ip()`, whatever the port; when several share
+    /// the address, the one whose inbound port is `addr.port()`; otherwise
+    /// none, rather than a guess.
+    pub fn find(&self, addr: SocketAddr) -> Option<&WorkloadRef> {
+        let pods = self.0.get(&addr.ip())?;
+        let shared = pods.len() > 1;
+        let mut matching = pods
+            .iter()
+            .filter(|(_, port)| !shared || **port == Some(addr.port()));
+        match (matching.next(), matching.next()) {
+            (Some((pod, _)), None) => Some(pod),
+            _ => None,
+        }
+    }
+}
+
+// === impl Index ===
+
+impl Index {
+    /// The meshed workload that receives at `addr`, and its service
+    /// account (the endpoint rule in the module doc of `index`).
+    pub fn endpoint(&self, addr: SocketAddr) -> Option<(&WorkloadRef, &str)> {
+        let (pod, entry) = self.pods.get_key_value(self.receivers.find(addr)?)?;
+        Some((pod, entry.service_account.as_str()))
+    }
+
+    pub(super) fn upsert_pod(&mut self, key: WorkloadRef, entry: PodEntry) -> bool {
+        let old = self.pods.get(&key);
+        if old == Some(&entry) {
+            return false;
+        }
+        if let Some(endpoint) = old.and_then(|old| old.endpoint.as_ref()) {
+            self.receivers.remove(&key, endpoint);
+        }
+        if let Some(endpoint) = &entry.endpoint {
+            self.receivers.add(&key, endpoint);
+        }
+        self.pods.insert(key, entry);
+        true
+    }
+
+    pub(super) fn remove_pod(&mut self, key: &WorkloadRef) -> bool {
+        let Some(old) = self.pods.remove(key) else {
+            return false;
+        };
+        if let Some(endpoint) = &old.endpoint {
+            self.receivers.remove(key, endpoint);
+        }
+        true
+    }
+
+    pub(super) fn reset_pods(&mut self, all: &[Pod]) -> bool {
+        let changed = replace(&mut self.pods, all.iter().filter_map(pod_entry));
+        if changed {
+            let endpoints = self
+                .pods
+                .iter()
+                .filter_map(|(pod, entry)| Some((pod, entry.endpoint.as_ref()?)));
+            self.receivers = Receivers::of(endpoints);
+        }
+        changed
+    }
+}
