@@ -1,11 +1,13 @@
 //! Weft's control plane: the resource types (and the CRDs generated from
 //! them), the index that decides which plugins each workload runs, the local
 //! directory source that feeds it from YAML files, the module fetches and
-//! checks, and the plugin API proxies stream their chains from. The index and the
-//! sources are pure; `state` and `api` are the thin runtime around them.
+//! checks, the plugin API proxies stream their chains from, and the
+//! destination API they ask before connecting. The index and the sources are
+//! pure; `state`, `api` and `destination` are the thin runtime around them.
 
 pub mod api;
 pub mod crd;
+pub mod destination;
 pub mod fetch;
 #[cfg(test)]
 mod fixtures;

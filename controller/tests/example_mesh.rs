@@ -1,13 +1,16 @@
 //! The example mesh in `examples/mesh/` loads cleanly, its plugins are the
-//! ones docs/plugins.md documents, and its workloads get the chains its
-//! comments promise.
+//! ones docs/plugins.md documents, its workloads get the chains its
+//! comments promise, and each sidecar's inbound address names its pod.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
+use weft_api::destination::ProtocolHint;
+use weft_controller::destination::endpoint;
 use weft_controller::index::{ConfigSource, Index, Origin, WorkloadRef};
 use weft_controller::local::{Directory, read_dir};
 use weft_controller::module_source::ModuleSource;
+use weft_identity::TrustDomain;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -67,6 +70,29 @@ fn every_workload_gets_its_documented_chain() {
         .plugin_set(&WorkloadRef::new("demo", "backend"))
         .unwrap();
     assert_eq!(backend.plugins_from, Some(Origin::Namespace));
+}
+
+#[test]
+fn each_sidecar_s_inbound_address_names_its_pod() {
+    let index = index();
+    // The inbound ports `cargo xtask demo` gives the sidecars.
+    for (port, pod) in [(4143, "app"), (4243, "backend"), (4343, "load")] {
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        let (workload, account) = index.endpoint(addr).expect(pod);
+        assert_eq!((workload, account), (&WorkloadRef::new("demo", pod), pod));
+    }
+
+    let trust = TrustDomain::default();
+    let backend = "127.0.0.1:4243".parse().unwrap();
+    let answer = endpoint(&index, &trust, "127.0.0.1:4243".into(), backend);
+    assert_eq!(
+        answer.identity,
+        "backend.demo.serviceaccount.identity.weft-system.cluster.local"
+    );
+    assert_eq!(answer.protocol_hint, i32::from(ProtocolHint::H2));
+    let discard = "127.0.0.1:9".parse().unwrap();
+    let answer = endpoint(&index, &trust, "127.0.0.1:9".into(), discard);
+    assert_eq!(answer.identity, "", "no sidecar receives on :9");
 }
 
 #[test]

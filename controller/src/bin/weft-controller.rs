@@ -1,6 +1,6 @@
-//! `weft-controller`: serves the plugin API to proxies from a directory of
-//! resources (Namespaces, Pods, WasmPlugins as YAML), following its changes,
-//! or from a Kubernetes cluster's watches.
+//! `weft-controller`: serves the plugin and destination APIs to proxies
+//! from a directory of resources (Namespaces, Pods, WasmPlugins as YAML),
+//! following its changes, or from a Kubernetes cluster's watches.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing_subscriber::EnvFilter;
 use weft_controller::api::PluginApi;
+use weft_controller::destination::DestinationApi;
 use weft_controller::fetch::Fetcher;
 use weft_controller::identity::{
     CONTROLLER_ACCOUNT, IdentityService, Issuer, IssuerFiles, Lifetimes, LocalTokens, SharedIssuer,
@@ -22,7 +23,7 @@ use weft_controller::inspect::InspectApi;
 use weft_controller::kubernetes::follow_cluster;
 use weft_controller::modules::Modules;
 use weft_controller::state::{State, follow_directory, read_state};
-use weft_identity::{Credentials, ServiceAccount, TrustDomain};
+use weft_identity::{Credentials, NameError, ServiceAccount, TrustDomain};
 
 /// Exit code for bad configuration (`EX_USAGE`), as the proxy's.
 const EXIT_CONFIG: i32 = 64;
@@ -67,13 +68,14 @@ struct IdentityArgs {
     /// pod's token under `tokens/<namespace>/<pod>`.
     #[arg(long, env = "WEFT_CONTROLLER_STATE_DIR", default_value_os_t = default_state_dir())]
     state_dir: PathBuf,
-    /// The trust domain identities are issued in.
+    /// The trust domain identities are issued and named in.
     #[arg(
         long,
         env = "WEFT_CONTROLLER_TRUST_DOMAIN",
-        default_value = "cluster.local"
+        default_value = "cluster.local",
+        value_parser = parse_trust_domain
     )]
-    trust_domain: String,
+    trust_domain: TrustDomain,
     /// The trust anchors (PEM; Linkerd's `ca.crt`); with the issuer's
     /// certificate and key, instead of generating them. Reloaded on change.
     #[arg(
@@ -166,8 +168,7 @@ async fn start_identity(
     state: watch::Receiver<Arc<State>>,
 ) -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>> + use<>> {
     let id = &args.identity;
-    let trust = TrustDomain::new(weft_controller::index::ROOT_NAMESPACE, &id.trust_domain)
-        .context("--trust-domain")?;
+    let trust = id.trust_domain.clone();
     let lifetimes = Lifetimes {
         leaf: id.identity_issuance_lifetime,
         clock_skew: id.identity_clock_skew,
@@ -263,6 +264,11 @@ fn default_state_dir() -> PathBuf {
     }
 }
 
+/// Identities are issued from the controller's own namespace.
+fn parse_trust_domain(domain: &str) -> Result<TrustDomain, NameError> {
+    TrustDomain::new(weft_controller::index::ROOT_NAMESPACE, domain)
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
@@ -289,10 +295,13 @@ async fn serve(args: &Args, state: watch::Receiver<Arc<State>>) -> anyhow::Resul
     tracing::info!(addr = %listener.local_addr()?, %source, "listening");
     tonic::transport::Server::builder()
         .add_service(PluginApi::new(state.clone()).into_service())
+        .add_service(
+            DestinationApi::new(state.clone(), args.identity.trust_domain.clone()).into_service(),
+        )
         .add_service(InspectApi::new(state).into_service())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown())
         .await
-        .context("serving the plugin API")
+        .context("serving the plugin and destination APIs")
 }
 
 async fn shutdown() {

@@ -1,11 +1,16 @@
 //! `weft`: asks the controller what the mesh runs. `weft workloads` lists
 //! each workload's plugins and versions; `weft plugins` lists every
-//! WasmPlugin and, for one that was rejected, why.
+//! WasmPlugin and, for one that was rejected, why; `weft endpoint` says what
+//! a proxy connecting to an address would be told.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tonic::transport::Channel;
+use weft_api::destination::destination_client::DestinationClient;
+use weft_api::destination::{Endpoint, GetEndpointRequest, ProtocolHint};
 use weft_api::inspect::inspect_client::InspectClient;
 use weft_api::inspect::{ListPluginsRequest, ListWorkloadsRequest, Plugins, Workloads};
 
@@ -34,14 +39,23 @@ enum Command {
         #[arg(long, short)]
         namespace: Option<String>,
     },
+    /// Whether a meshed workload receives at an address, and the identity
+    /// its proxy presents there.
+    Endpoint {
+        /// `ip:port` (`[ip]:port` for IPv6).
+        address: SocketAddr,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let mut client = InspectClient::connect(cli.controller.clone())
+    let controller = Channel::from_shared(cli.controller.clone())
+        .with_context(|| format!("{} is not a URL", cli.controller))?
+        .connect()
         .await
         .with_context(|| format!("cannot reach the controller at {}", cli.controller))?;
+    let mut client = InspectClient::new(controller.clone());
     match cli.command {
         Command::Workloads { namespace } => {
             let request = ListWorkloadsRequest {
@@ -64,6 +78,15 @@ async fn main() -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(2)
             })
+        }
+        Command::Endpoint { address } => {
+            let request = GetEndpointRequest {
+                address: address.to_string(),
+            };
+            let mut destination = DestinationClient::new(controller);
+            let endpoint = destination.get_endpoint(request).await?.into_inner();
+            print!("{}", render_endpoint(&endpoint));
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -107,6 +130,33 @@ fn render_plugins(plugins: &Plugins) -> String {
         out += &format!("{name:<32} {status:<9} {detail}\n");
     }
     out
+}
+
+fn render_endpoint(endpoint: &Endpoint) -> String {
+    let identity = match endpoint.identity.as_str() {
+        "" => "not meshed",
+        identity => identity,
+    };
+    let protocol = match ProtocolHint::try_from(endpoint.protocol_hint) {
+        Ok(ProtocolHint::H2) => "h2".to_string(),
+        Ok(ProtocolHint::Unspecified) => "as the app speaks".to_string(),
+        Err(_) => format!("unknown ({})", endpoint.protocol_hint),
+    };
+    let mut labels: Vec<String> = endpoint
+        .metric_labels
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    labels.sort();
+    let labels = if labels.is_empty() {
+        "(none)".to_string()
+    } else {
+        labels.join(" ")
+    };
+    format!(
+        "address:  {}\nidentity: {identity}\nprotocol: {protocol}\nlabels:   {labels}\n",
+        endpoint.address
+    )
 }
 
 fn short(sha256: &str) -> &str {
@@ -159,5 +209,31 @@ mod tests {
         let text = render_plugins(&plugins);
         assert!(text.contains("demo/stamp"), "{text}");
         assert!(text.contains("rejected  InvalidSha256: not hex"), "{text}");
+    }
+
+    #[test]
+    fn an_endpoint_names_its_identity_or_says_it_is_not_meshed() {
+        let meshed = Endpoint {
+            address: "127.0.0.1:4243".into(),
+            identity: "backend.demo.serviceaccount.identity.weft-system.cluster.local".into(),
+            protocol_hint: ProtocolHint::H2.into(),
+            metric_labels: [("pod", "backend"), ("namespace", "demo")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into(),
+        };
+        assert_eq!(
+            render_endpoint(&meshed),
+            "address:  127.0.0.1:4243\n\
+             identity: backend.demo.serviceaccount.identity.weft-system.cluster.local\n\
+             protocol: h2\n\
+             labels:   namespace=demo pod=backend\n"
+        );
+        let plain = Endpoint {
+            address: "127.0.0.1:9".into(),
+            ..Endpoint::default()
+        };
+        let text = render_endpoint(&plain);
+        assert!(text.contains("identity: not meshed\n"), "{text}");
+        assert!(text.contains("labels:   (none)\n"), "{text}");
     }
 }
