@@ -47,6 +47,12 @@ pub struct Config {
     #[arg(long, env = "WEFT_PROXY_OPAQUE_PORTS", default_value = "", value_parser = parse_ports)]
     pub opaque_ports: PortSet,
 
+    /// Inbound ports that take only mTLS from meshed proxies with an
+    /// identity: plaintext HTTP gets 403, other plaintext is closed (the
+    /// `config.weft.io/proxy-require-identity-on-inbound-ports` annotation).
+    #[arg(long, env = "WEFT_PROXY_INBOUND_PORTS_REQUIRE_IDENTITY", default_value = "", value_parser = parse_ports)]
+    pub inbound_ports_require_identity: PortSet,
+
     /// How long to wait for a client's first bytes before treating the
     /// connection as opaque TCP (server-speaks-first protocols).
     #[arg(long, env = "WEFT_PROXY_DETECT_PROTOCOL_TIMEOUT", default_value = "10s", value_parser = parse_duration)]

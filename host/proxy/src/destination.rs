@@ -2,12 +2,32 @@
 //! inbound traffic to the local app. This is the seam where service
 //! discovery and load balancing plug in: `resolve` becomes "pick an endpoint
 //! of this service" without the callers changing.
+//!
+//! [`Peers`] asks the controller's Destination API who receives at an
+//! endpoint, so traffic to a meshed workload goes over mTLS to the identity
+//! expected there.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use http::uri::Authority;
+use rustls::pki_types::ServerName;
+use tonic::transport::{Channel, Endpoint};
+use weft_api::destination::GetEndpointRequest;
+use weft_api::destination::destination_client::DestinationClient;
 
 use crate::errors::ProxyError;
+
+/// How long an answer is used before it is asked again (in the background:
+/// requests go on with the answer they have).
+const FRESH_FOR: Duration = Duration::from_secs(10);
+/// How long a first request waits for the controller's answer before it
+/// goes out as the app sent it.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
+/// Endpoints remembered; past this the stalest are forgotten.
+const MAX_REMEMBERED: usize = 10_000;
 
 pub struct Destinations {
     /// Addresses that would send a request straight back into this proxy.
@@ -50,6 +70,126 @@ impl Destinations {
             return Err(ProxyError::Loop { addr });
         }
         Ok(addr)
+    }
+}
+
+/// Which endpoints are meshed, and as whom, from the controller.
+pub struct Peers {
+    client: DestinationClient<Channel>,
+    known: Mutex<HashMap<SocketAddr, Known>>,
+}
+
+#[derive(Clone)]
+struct Known {
+    /// The identity its proxy proves; `None`: not meshed.
+    identity: Option<ServerName<'static>>,
+    asked: Instant,
+    refreshing: bool,
+}
+
+impl Peers {
+    /// Asks the controller at `controller_addr` (connecting when first
+    /// needed, and again after it was away).
+    pub fn new(controller_addr: &str) -> Result<Arc<Self>, tonic::transport::Error> {
+        let channel = Endpoint::from_shared(controller_addr.to_string())?
+            .connect_timeout(LOOKUP_TIMEOUT)
+            .connect_lazy();
+        Ok(Arc::new(Self {
+            client: DestinationClient::new(channel),
+            known: Mutex::default(),
+        }))
+    }
+
+    /// The identity the proxy at `addr` proves, or `None` for an endpoint
+    /// no meshed workload receives on. Unknown endpoints wait for the
+    /// controller (briefly: without an answer they go in the clear, as the
+    /// app asked); known ones answer at once and are refreshed behind.
+    /// While the controller is away, the last answers keep serving.
+    pub async fn identity(self: &Arc<Self>, addr: SocketAddr) -> Option<ServerName<'static>> {
+        let known = self.lock().get(&addr).cloned();
+        match known {
+            Some(known) => {
+                if known.asked.elapsed() >= FRESH_FOR && !known.refreshing {
+                    self.refresh_behind(addr);
+                }
+                known.identity
+            }
+            None => match tokio::time::timeout(LOOKUP_TIMEOUT, self.ask(addr)).await {
+                Ok(Ok(identity)) => {
+                    self.remember(addr, identity.clone());
+                    identity
+                }
+                Ok(Err(error)) => {
+                    tracing::info!(%addr, %error, "cannot learn whether the endpoint is meshed");
+                    None
+                }
+                Err(_elapsed) => {
+                    tracing::info!(%addr, "the controller did not say in time whether the endpoint is meshed");
+                    None
+                }
+            },
+        }
+    }
+
+    fn refresh_behind(self: &Arc<Self>, addr: SocketAddr) {
+        if let Some(known) = self.lock().get_mut(&addr) {
+            known.refreshing = true;
+        }
+        let peers = self.clone();
+        tokio::spawn(async move {
+            match peers.ask(addr).await {
+                Ok(identity) => peers.remember(addr, identity),
+                Err(error) => {
+                    tracing::debug!(%addr, %error, "cannot refresh the endpoint; keeping what is known");
+                    if let Some(known) = peers.lock().get_mut(&addr) {
+                        known.refreshing = false;
+                        known.asked = Instant::now();
+                    }
+                }
+            }
+        });
+    }
+
+    async fn ask(&self, addr: SocketAddr) -> Result<Option<ServerName<'static>>, tonic::Status> {
+        let endpoint = self
+            .client
+            .clone()
+            .get_endpoint(GetEndpointRequest {
+                address: addr.to_string(),
+            })
+            .await?
+            .into_inner();
+        if endpoint.identity.is_empty() {
+            return Ok(None);
+        }
+        ServerName::try_from(endpoint.identity.clone())
+            .map(Some)
+            .map_err(|_| {
+                tonic::Status::internal(format!(
+                    "the controller named {addr} as {:?}, not a DNS name",
+                    endpoint.identity
+                ))
+            })
+    }
+
+    fn remember(&self, addr: SocketAddr, identity: Option<ServerName<'static>>) {
+        let mut known = self.lock();
+        if known.len() >= MAX_REMEMBERED && !known.contains_key(&addr) {
+            let stalest = known.iter().min_by_key(|(_, k)| k.asked).map(|(a, _)| *a);
+            known.remove(&stalest.expect("the map is full"));
+        }
+        known.insert(
+            addr,
+            Known {
+                identity,
+                asked: Instant::now(),
+                refreshing: false,
+            },
+        );
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Known>> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -45,6 +45,8 @@ pub enum ProxyError {
         "the proxy has no plugin chain yet: it waits for its workload's plugins from the controller"
     )]
     ChainPending,
+    #[error("port {port} takes only mutually authenticated connections from meshed proxies")]
+    IdentityRequired { port: u16 },
 }
 
 /// Connecting to an upstream failed: refusals and timeouts answer
@@ -58,6 +60,12 @@ pub enum ConnectError {
     #[error("connecting to {addr} failed: {source}")]
     Io {
         addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("mTLS to {addr}, expected to be {identity}, failed: {source}")]
+    Tls {
+        addr: SocketAddr,
+        identity: String,
         source: std::io::Error,
     },
 }
@@ -89,6 +97,7 @@ impl ProxyError {
             | Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             Self::Plugin(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ChainPending => StatusCode::SERVICE_UNAVAILABLE,
+            Self::IdentityRequired { .. } => StatusCode::FORBIDDEN,
             Self::Resolve { .. }
             | Self::NoDestination
             | Self::Loop { .. }
@@ -108,12 +117,14 @@ impl ProxyError {
             Self::Loop { .. } => "loop detected",
             Self::Connect(ConnectError::Refused { .. }) => "upstream connection refused",
             Self::Connect(ConnectError::Timeout { .. }) => "upstream connect timeout",
+            Self::Connect(ConnectError::Tls { .. }) => "upstream mTLS failed",
             Self::Connect(_) => "upstream connect failed",
             Self::ResponseTimeout { .. } => "upstream response timeout",
             Self::DeadlineExceeded => "request deadline exceeded",
             Self::Upstream { .. } => "upstream failed",
             Self::Plugin(_) => "plugin failed",
             Self::ChainPending => "plugin chain pending",
+            Self::IdentityRequired { .. } => "client identity required",
         }
     }
 

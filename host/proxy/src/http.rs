@@ -23,7 +23,7 @@ use hyper_util::rt::TokioIo;
 use weft_plugins::{Hooks, PluginChain, RequestOutcome, ResponseOutcome, UpstreamError};
 
 use upstream::HeldHttp1;
-pub use upstream::Upstream;
+pub use upstream::{Mesh, Upstream};
 
 use crate::errors::{ProxyError, error_chain};
 use crate::http::replay::Replay;
@@ -34,7 +34,7 @@ use crate::{BoxBody, Direction};
 const MAX_ATTEMPTS: u32 = 10;
 
 /// What a served connection knows about itself, shared by its requests.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ConnectionInfo {
     pub direction: Direction,
     pub client: SocketAddr,
@@ -43,6 +43,10 @@ pub struct ConnectionInfo {
     pub target: Option<SocketAddr>,
     /// The port the client connected to (the original destination's).
     pub local_port: u16,
+    /// Inbound mTLS from a peer proxy, terminated here.
+    pub tls: bool,
+    /// The identity the client's certificate proved.
+    pub client_id: Option<Arc<str>>,
 }
 
 /// The per-connection HTTP service handed to hyper.
@@ -65,6 +69,20 @@ impl HttpProxy {
         chain: Option<&Arc<PluginChain>>,
         completing: &mut Option<hooks::Completing>,
     ) -> Result<Response<BoxBody>, ProxyError> {
+        if self.conn.direction == Direction::Inbound
+            && self.conn.client_id.is_none()
+            && self.proxy.requires_identity(self.conn.local_port)
+        {
+            self.proxy.count_refused_without_identity("http");
+            return Err(ProxyError::IdentityRequired {
+                port: self.conn.local_port,
+            });
+        }
+        // Answer in the version the client spoke, whatever went upstream.
+        let version = req.version();
+        if self.conn.tls {
+            headers::from_mesh_h2(&mut req);
+        }
         let client_upgrade = headers::wants_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
         headers::strip_hop_by_hop(req.headers_mut(), client_upgrade.is_some());
 
@@ -113,7 +131,6 @@ impl HttpProxy {
             Some(backend) => self.backend(backend).await?,
             None => self.endpoint(&req).await?,
         };
-        let version = req.version();
         let deadline = timeout.map(|t| Instant::now() + t);
         let upstream = self.proxy.upstream(self.conn.direction);
 
@@ -180,7 +197,6 @@ impl HttpProxy {
             && rsp.status() == StatusCode::SWITCHING_PROTOCOLS)
             .then(|| hyper::upgrade::on(&mut rsp));
         headers::strip_hop_by_hop(rsp.headers_mut(), upstream_upgrade.is_some());
-        // Answer in the client's version, whatever the upstream spoke.
         *rsp.version_mut() = version;
         if let (Some(client), Some(upstream)) = (client_upgrade, upstream_upgrade) {
             self.proxy.tasks().spawn(tunnel(client, upstream, addr));

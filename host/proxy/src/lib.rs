@@ -18,6 +18,7 @@ pub mod metrics;
 mod orig_dst;
 pub mod plugins;
 mod serve;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -75,6 +76,10 @@ pub enum RunError {
     Plugins(#[from] plugins::PluginsError),
     #[error(transparent)]
     Identity(#[from] identity::IdentityError),
+    #[error("mTLS: {0}")]
+    Tls(#[from] weft_identity::TlsError),
+    #[error("WEFT_PROXY_CONTROLLER_ADDR: {0}")]
+    ControllerAddr(#[from] tonic::transport::Error),
 }
 
 impl RunError {
@@ -82,7 +87,10 @@ impl RunError {
     pub fn exit_code(&self) -> i32 {
         match self {
             RunError::Bind { .. } => 1,
-            RunError::Plugins(_) | RunError::Identity(_) => config::EXIT_CONFIG,
+            RunError::Plugins(_)
+            | RunError::Identity(_)
+            | RunError::Tls(_)
+            | RunError::ControllerAddr(_) => config::EXIT_CONFIG,
         }
     }
 }
@@ -120,6 +128,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if let Some(certifier) = certifier {
         tokio::spawn(certifier.run());
     }
+    // mTLS needs an identity to prove; originating it, also the controller
+    // to say who the peers are.
+    let tls = match &identity {
+        Some(identity) => Some(Arc::new(tls::MeshTls::new(identity)?)),
+        None => None,
+    };
+    let peers = match &config.controller_addr {
+        Some(addr) => Some(destination::Peers::new(addr)?),
+        None => None,
+    };
     let transport = TransportMetrics::register(&mut registry);
     registry.register_collector(Box::new(metrics::ProcessCollector::new()));
     if let Some(plugin_metrics) = plugins.metrics() {
@@ -146,6 +164,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         config,
         transport,
         plugins.clone(),
+        (tls, peers),
         own_addrs,
         draining.clone(),
         tasks.clone(),

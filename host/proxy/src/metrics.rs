@@ -29,7 +29,7 @@ pub enum Peer {
 pub struct TransportLabels {
     pub direction: &'static str,
     pub peer: &'static str,
-    /// `disabled` until mTLS lands; then `true` for meshed connections.
+    /// `true` for mTLS between proxies, else `disabled`.
     pub tls: &'static str,
     pub target_addr: String,
 }
@@ -67,8 +67,15 @@ impl MetricConstructor<Histogram> for DurationBuckets {
     }
 }
 
+/// Which protocol a refused connection or request spoke.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    protocol: &'static str,
+}
+
 /// The `tcp_*` families, registered once and shared by every listener.
 pub struct TransportMetrics {
+    refused_without_identity: Family<RefusalLabels, Counter>,
     open_total: Family<TransportLabels, Counter>,
     close_total: Family<TransportLabels, Counter>,
     open_connections: Family<TransportLabels, Gauge>,
@@ -80,6 +87,7 @@ pub struct TransportMetrics {
 impl TransportMetrics {
     pub fn register(registry: &mut Registry) -> Arc<Self> {
         let this = Self {
+            refused_without_identity: Family::default(),
             open_total: Family::default(),
             close_total: Family::default(),
             open_connections: Family::default(),
@@ -110,7 +118,20 @@ impl TransportMetrics {
             "Connection lifetimes in milliseconds",
             this.connection_duration_ms.clone(),
         );
+        registry.register(
+            "inbound_identity_required_refused",
+            "Plaintext or unauthenticated clients refused on ports that require a client identity",
+            this.refused_without_identity.clone(),
+        );
         Arc::new(this)
+    }
+
+    /// An unauthenticated client refused: an HTTP request (`http`) or an
+    /// opaque connection (`tcp`).
+    pub fn refused_without_identity(&self, protocol: &'static str) {
+        self.refused_without_identity
+            .get_or_create(&RefusalLabels { protocol })
+            .inc();
     }
 
     /// Records a connection as open and returns the meter that counts its

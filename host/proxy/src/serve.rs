@@ -1,7 +1,9 @@
 //! Serving the inbound and outbound listeners: accept, learn where the
 //! connection was headed, detect its protocol, and hand it to the HTTP
-//! forwarder or relay it as opaque TCP. Also owns graceful shutdown: on
-//! `shutdown`, listeners stop accepting and HTTP connections drain.
+//! forwarder or relay it as opaque TCP. Inbound mTLS from a peer proxy is
+//! terminated first and the same happens inside it. Also owns graceful
+//! shutdown: on `shutdown`, listeners stop accepting and HTTP connections
+//! drain.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,20 +13,24 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::accept::{self, Backoff};
 use crate::config::Config;
-use crate::destination::Destinations;
+use crate::destination::{Destinations, Peers};
 use crate::detect::{Detected, detect};
-use crate::http::{ConnectionInfo, HttpProxy, Upstream};
+use crate::http::{ConnectionInfo, HttpProxy, Mesh, Upstream};
 use crate::io::{MeteredIo, PrefixedIo};
 use crate::metrics::{Peer, TransportLabels, TransportMetrics};
 use crate::plugins::Plugins;
+use crate::tls::{ClientHello, MeshTls, read_transport_header};
 use crate::{Direction, orig_dst};
+
+/// The first byte of a TLS record carrying a handshake.
+const TLS_HANDSHAKE: u8 = 0x16;
 use weft_plugins::{Connection, ConnectionOutcome, Hooks, Protocol};
 
 /// State shared by every connection of both listeners.
@@ -35,6 +41,8 @@ pub struct Proxy {
     destinations: Destinations,
     inbound: Upstream,
     outbound: Upstream,
+    /// With an identity: terminates inbound mTLS.
+    tls: Option<Arc<MeshTls>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -44,21 +52,33 @@ impl Proxy {
         config: Config,
         transport: Arc<TransportMetrics>,
         plugins: Arc<Plugins>,
+        (tls, peers): (Option<Arc<MeshTls>>, Option<Arc<Peers>>),
         own_addrs: Vec<SocketAddr>,
         shutdown: CancellationToken,
         tasks: TaskTracker,
     ) -> Self {
-        let upstream = |direction| {
-            let connector = crate::connect::Connector::new(
-                direction,
-                config.connect_timeout,
-                transport.clone(),
-            );
-            Upstream::new(connector, config.response_timeout())
+        let connector = |direction| {
+            crate::connect::Connector::new(direction, config.connect_timeout, transport.clone())
+        };
+        let outbound_mesh = match (&tls, peers) {
+            (Some(tls), Some(peers)) => Some(Mesh {
+                tls: tls.clone(),
+                peers,
+            }),
+            _ => None,
         };
         Self {
-            inbound: upstream(Direction::Inbound),
-            outbound: upstream(Direction::Outbound),
+            inbound: Upstream::new(
+                connector(Direction::Inbound),
+                None,
+                config.response_timeout(),
+            ),
+            outbound: Upstream::new(
+                connector(Direction::Outbound),
+                outbound_mesh,
+                config.response_timeout(),
+            ),
+            tls,
             destinations: Destinations::new(own_addrs),
             config,
             transport,
@@ -85,6 +105,16 @@ impl Proxy {
 
     pub fn tasks(&self) -> &TaskTracker {
         &self.tasks
+    }
+
+    /// Whether the app asked that `port` take only meshed, authenticated
+    /// clients.
+    pub fn requires_identity(&self, port: u16) -> bool {
+        self.config.inbound_ports_require_identity.contains(port)
+    }
+
+    pub fn count_refused_without_identity(&self, protocol: &'static str) {
+        self.transport.refused_without_identity(protocol);
     }
 }
 
@@ -121,10 +151,12 @@ async fn serve(proxy: Arc<Proxy>, direction: Direction, stream: TcpStream, clien
         client,
         target,
         local_port: target.map_or(io.local_port(), |t| t.port()),
+        tls: false,
+        client_id: None,
     };
 
     let config = &proxy.config;
-    let detected = if target.is_some_and(|t| config.opaque_ports.contains(t.port())) {
+    let mut detected = if target.is_some_and(|t| config.opaque_ports.contains(t.port())) {
         Detected::Opaque(Bytes::new())
     } else {
         match detect(
@@ -142,6 +174,86 @@ async fn serve(proxy: Arc<Proxy>, direction: Direction, stream: TcpStream, clien
         }
     };
 
+    // A peer proxy's mTLS names this proxy's identity; other TLS (the
+    // app's own) passes through as opaque bytes.
+    if let (Direction::Inbound, Some(tls), Detected::Opaque(prefix)) =
+        (direction, &proxy.tls, &detected)
+        && prefix.first() == Some(&TLS_HANDSHAKE)
+    {
+        let timeout = config.detect_protocol_timeout;
+        match tls
+            .read_client_hello(prefix.clone(), &mut io, timeout)
+            .await
+        {
+            Ok(ClientHello::ForUs(hello)) => {
+                let tls = tls.clone();
+                return serve_mesh_tls(proxy, conn, &tls, hello, io).await;
+            }
+            Ok(ClientHello::NotForUs(read)) => detected = Detected::Opaque(read),
+            Err(error) => {
+                tracing::debug!(%client, %error, "connection failed during its TLS ClientHello");
+                return;
+            }
+        }
+    }
+    serve_detected(proxy, conn, detected, io).await;
+}
+
+/// Terminates a peer proxy's mTLS and serves what it carries: HTTP
+/// (detected again inside), or opaque TCP for the port its transport
+/// header names.
+async fn serve_mesh_tls(
+    proxy: Arc<Proxy>,
+    mut conn: ConnectionInfo,
+    tls: &MeshTls,
+    hello: Bytes,
+    io: MeteredIo<TcpStream>,
+) {
+    let client = conn.client;
+    let config = &proxy.config;
+    let terminated = match tls.terminate(hello, io).await {
+        Ok(terminated) => terminated,
+        Err(error) => {
+            tracing::info!(%client, %error, "mTLS handshake failed");
+            return;
+        }
+    };
+    conn.tls = true;
+    conn.client_id = terminated.client_id;
+    let mut stream = terminated.stream;
+    let detected = if terminated.transport {
+        match read_transport_header(&mut stream, config.detect_protocol_timeout).await {
+            Ok(port) => {
+                if config.inbound_app_addr.is_none() {
+                    conn.target = conn.target.map(|t| SocketAddr::new(t.ip(), port));
+                }
+                Detected::Opaque(Bytes::new())
+            }
+            Err(error) => {
+                tracing::info!(%client, %error, "bad transport header");
+                return;
+            }
+        }
+    } else {
+        let timeout = config.detect_protocol_timeout;
+        match detect(&mut stream, timeout, config.max_header_bytes as usize).await {
+            Ok(detected) => detected,
+            Err(error) => {
+                tracing::debug!(%client, %error, "mTLS connection failed during protocol detection");
+                return;
+            }
+        }
+    };
+    serve_detected(proxy, conn, detected, stream).await;
+}
+
+/// Serves a connection whose protocol is known.
+async fn serve_detected<I>(proxy: Arc<Proxy>, conn: ConnectionInfo, detected: Detected, mut io: I)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let client = conn.client;
+    let config = &proxy.config;
     let protocol = match &detected {
         Detected::Http1(_) => Some(Protocol::Http1),
         Detected::Http2(_) => Some(Protocol::Http2),
@@ -152,12 +264,22 @@ async fn serve(proxy: Arc<Proxy>, direction: Direction, stream: TcpStream, clien
     // HTTP requests are refused one by one with a 503 (see `HttpProxy`);
     // opaque TCP has no way to say why, so it is closed.
     if matches!(detected, Detected::Opaque(_)) && !proxy.plugins.ready() {
-        let direction = direction.as_str();
+        let direction = conn.direction.as_str();
         tracing::info!(%client, direction, "no plugin chain yet; closing opaque connection");
         return;
     }
+    // HTTP is refused request by request with a 403 (see `HttpProxy`).
+    if matches!(detected, Detected::Opaque(_))
+        && conn.direction == Direction::Inbound
+        && conn.client_id.is_none()
+        && proxy.requires_identity(conn.local_port)
+    {
+        proxy.count_refused_without_identity("tcp");
+        tracing::info!(%client, port = conn.local_port, "closing a connection without a client identity");
+        return;
+    }
     if let Some(protocol) = protocol
-        && let Some(plugin) = denied_by_plugins(&proxy, conn, protocol)
+        && let Some(plugin) = denied_by_plugins(&proxy, &conn, protocol)
     {
         tracing::info!(%client, plugin, "connection denied by plugin");
         return;
@@ -165,23 +287,35 @@ async fn serve(proxy: Arc<Proxy>, direction: Direction, stream: TcpStream, clien
 
     match detected {
         Detected::Http1(prefix) => {
-            let service = HttpProxy::new(proxy.clone(), conn);
+            let service = HttpProxy::new(proxy.clone(), conn.clone());
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .max_buf_size((config.max_header_bytes as usize).max(8192))
                 .serve_connection(TokioIo::new(PrefixedIo::new(prefix, io)), service)
                 .with_upgrades();
-            drain(connection, |c| c.graceful_shutdown(), &proxy.shutdown, conn).await;
+            drain(
+                connection,
+                |c| c.graceful_shutdown(),
+                &proxy.shutdown,
+                &conn,
+            )
+            .await;
         }
         Detected::Http2(prefix) => {
-            let service = HttpProxy::new(proxy.clone(), conn);
+            let service = HttpProxy::new(proxy.clone(), conn.clone());
             let connection = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
                 .max_header_list_size(config.max_header_bytes)
                 .serve_connection(TokioIo::new(PrefixedIo::new(prefix, io)), service);
-            drain(connection, |c| c.graceful_shutdown(), &proxy.shutdown, conn).await;
+            drain(
+                connection,
+                |c| c.graceful_shutdown(),
+                &proxy.shutdown,
+                &conn,
+            )
+            .await;
         }
-        Detected::Opaque(prefix) => relay(&proxy, conn, PrefixedIo::new(prefix, io)).await,
+        Detected::Opaque(prefix) => relay(&proxy, &conn, PrefixedIo::new(prefix, io)).await,
         Detected::Rejected(error) => {
             tracing::info!(%client, error = %error, "rejected request");
             let _ = io.write_all(&error.to_http1_bytes()).await;
@@ -193,7 +327,7 @@ async fn serve(proxy: Arc<Proxy>, direction: Direction, stream: TcpStream, clien
 /// Runs the connection hooks once the protocol is known and before anything
 /// goes upstream, so authorization covers opaque TCP too. Returns the
 /// denying plugin's name; a fail-closed plugin that failed denies as well.
-fn denied_by_plugins(proxy: &Proxy, conn: ConnectionInfo, protocol: Protocol) -> Option<String> {
+fn denied_by_plugins(proxy: &Proxy, conn: &ConnectionInfo, protocol: Protocol) -> Option<String> {
     let chain = proxy.plugins.chain()?;
     if !chain.wants(Hooks::CONNECTION) {
         return None;
@@ -203,8 +337,8 @@ fn denied_by_plugins(proxy: &Proxy, conn: ConnectionInfo, protocol: Protocol) ->
         protocol,
         client_addr: conn.client.to_string(),
         local_port: conn.local_port,
-        peer_identity: None,
-        tls: false,
+        peer_identity: conn.client_id.as_deref().map(str::to_owned),
+        tls: conn.tls,
     };
     match chain.on_connection(hook) {
         ConnectionOutcome::Allow => None,
@@ -219,7 +353,7 @@ async fn drain<C, E>(
     connection: C,
     graceful_shutdown: fn(Pin<&mut C>),
     shutdown: &CancellationToken,
-    conn: ConnectionInfo,
+    conn: &ConnectionInfo,
 ) where
     C: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
@@ -238,14 +372,17 @@ async fn drain<C, E>(
 }
 
 /// Relays an opaque TCP connection to its target, both ways, passing on
-/// half-closes.
-async fn relay(proxy: &Proxy, conn: ConnectionInfo, mut client: PrefixedIo<MeteredIo<TcpStream>>) {
+/// half-closes. Outbound to a meshed peer, it goes over mTLS.
+async fn relay<I>(proxy: &Proxy, conn: &ConnectionInfo, mut client: I)
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
     let Some(target) = conn.target else {
         tracing::info!(client = %conn.client, "opaque connection has no destination; closing");
         return;
     };
-    let connector = proxy.upstream(conn.direction).connector();
-    let mut upstream = match connector.connect(target).await {
+    let upstream = proxy.upstream(conn.direction);
+    let mut upstream = match upstream.connect_opaque(target).await {
         Ok(upstream) => upstream,
         Err(error) => {
             tracing::info!(client = %conn.client, %error, "opaque connection failed");

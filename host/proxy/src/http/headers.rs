@@ -4,10 +4,56 @@
 //! needs it end to end, and so does an upgrade the proxy is relaying.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, Version};
+use http::uri::{Authority, Scheme};
+use http::{Request, Uri, Version};
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+/// Between proxies, HTTP/1 requests ride HTTP/2 and this header says which
+/// version they were, so the far side restores it (Linkerd's
+/// `l5d-orig-proto`).
+const ORIG_PROTO: HeaderName = HeaderName::from_static("weft-orig-proto");
+
+/// Makes an HTTP/1 request into the HTTP/2 one that carries it to a peer
+/// proxy: the authority moves from `Host` into the URI (`:authority`).
+/// `fallback` is the authority when the request names none.
+pub fn to_mesh_h2<B>(req: &mut Request<B>, fallback: &str) -> Result<(), http::Error> {
+    let orig = match req.version() {
+        Version::HTTP_2 => return Ok(()),
+        Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
+    let authority = match req.uri().authority() {
+        Some(authority) => authority.clone(),
+        None => match req.headers().get(header::HOST) {
+            Some(host) => Authority::try_from(host.as_bytes())?,
+            None => Authority::try_from(fallback)?,
+        },
+    };
+    let scheme = req.uri().scheme().cloned().unwrap_or(Scheme::HTTP);
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    *req.uri_mut() = Uri::builder()
+        .scheme(scheme)
+        .authority(authority)
+        .path_and_query(path)
+        .build()?;
+    req.headers_mut().remove(header::HOST);
+    req.headers_mut()
+        .insert(ORIG_PROTO, HeaderValue::from_static(orig));
+    *req.version_mut() = Version::HTTP_2;
+    Ok(())
+}
+
+/// The far side of [`to_mesh_h2`]: a request a peer proxy carried over
+/// HTTP/2 becomes the HTTP/1 request it was.
+pub fn from_mesh_h2<B>(req: &mut Request<B>) {
+    if let Some(orig) = req.headers_mut().remove(ORIG_PROTO) {
+        *req.version_mut() = match orig.as_bytes() {
+            b"HTTP/1.0" => Version::HTTP_10,
+            _ => Version::HTTP_11,
+        };
+    }
+}
 
 /// Whether an HTTP/1 request asks to switch protocols (e.g. WebSocket).
 pub fn wants_upgrade<B>(req: &Request<B>) -> bool {
@@ -99,6 +145,32 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1, "{h:?}");
         assert_eq!(h["x-app"], "kept");
+    }
+
+    #[test]
+    fn http1_rides_http2_between_proxies_and_comes_back() {
+        let mut req = Request::builder()
+            .uri("/path?q=1")
+            .header("host", "backend.demo:8080")
+            .body(())
+            .unwrap();
+        to_mesh_h2(&mut req, "10.0.0.1:8080").unwrap();
+        assert_eq!(req.version(), Version::HTTP_2);
+        assert_eq!(req.uri(), "http://backend.demo:8080/path?q=1");
+        assert!(!req.headers().contains_key("host"));
+        from_mesh_h2(&mut req);
+        assert_eq!(req.version(), Version::HTTP_11);
+        assert!(!req.headers().contains_key("weft-orig-proto"));
+
+        let mut bare = Request::builder()
+            .version(Version::HTTP_10)
+            .uri("/")
+            .body(())
+            .unwrap();
+        to_mesh_h2(&mut bare, "10.0.0.1:8080").unwrap();
+        assert_eq!(bare.uri(), "http://10.0.0.1:8080/");
+        from_mesh_h2(&mut bare);
+        assert_eq!(bare.version(), Version::HTTP_10);
     }
 
     #[test]

@@ -4,22 +4,30 @@
 //! when it closes its upstream connection is parked for the next one to the
 //! same endpoint. HTTP/2 goes over one multiplexed connection per endpoint,
 //! so that `:authority` and trailers pass through unchanged.
+//!
+//! To a meshed peer, everything goes over mTLS: HTTP of either version over
+//! one multiplexed HTTP/2 connection per peer (HTTP/1 requests restored on
+//! the far side), upgrades over a connection of their own.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::header::{HOST, HeaderValue};
-use http::{Request, Response, Uri, Version};
+use http::header::{HOST, HeaderValue, UPGRADE};
+use http::{Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::pki_types::ServerName;
 use tokio::sync::OnceCell;
 
 use crate::BoxBody;
-use crate::connect::Connector;
-use crate::errors::ProxyError;
+use crate::connect::{Connector, UpstreamIo};
+use crate::destination::Peers;
+use crate::errors::{ConnectError, ProxyError};
+use crate::http::headers;
+use crate::tls::MeshTls;
 
 /// How long a parked HTTP/1 connection may wait for a downstream
 /// connection to take it.
@@ -29,18 +37,69 @@ const MAX_IDLE_PER_ENDPOINT: usize = 64;
 
 pub struct Upstream {
     connector: Connector,
+    mesh: Option<Mesh>,
     idle: Arc<IdleHttp1>,
-    http2: Mutex<HashMap<SocketAddr, Arc<OnceCell<http2::SendRequest<BoxBody>>>>>,
+    http2: Mutex<HashMap<Http2Key, Arc<OnceCell<http2::SendRequest<BoxBody>>>>>,
     response_timeout: Option<Duration>,
 }
 
+/// What outbound traffic needs for mTLS: the proxy's own TLS, and who is
+/// meshed.
+pub struct Mesh {
+    pub tls: Arc<MeshTls>,
+    pub peers: Arc<Peers>,
+}
+
+/// An HTTP/2 connection is to an endpoint, over mTLS to the identity
+/// expected there or in the clear.
+type Http2Key = (SocketAddr, Option<ServerName<'static>>);
+
 impl Upstream {
-    pub fn new(connector: Connector, response_timeout: Option<Duration>) -> Self {
+    pub fn new(
+        connector: Connector,
+        mesh: Option<Mesh>,
+        response_timeout: Option<Duration>,
+    ) -> Self {
         Self {
             connector,
+            mesh,
             idle: Arc::default(),
             http2: Mutex::default(),
             response_timeout,
+        }
+    }
+
+    /// The identity of the peer proxy at `addr`, when it is meshed and this
+    /// proxy has an identity to speak mTLS with.
+    async fn meshed(&self, addr: SocketAddr) -> Option<ServerName<'static>> {
+        self.mesh.as_ref()?.peers.identity(addr).await
+    }
+
+    /// A connection for opaque TCP to `addr`: over mTLS with a transport
+    /// header when a peer proxy receives there.
+    pub async fn connect_opaque(&self, addr: SocketAddr) -> Result<UpstreamIo, ConnectError> {
+        match (&self.mesh, self.meshed(addr).await) {
+            (Some(mesh), Some(identity)) => {
+                self.connector
+                    .connect_tls(addr, &mesh.tls, &identity, Some(addr.port()))
+                    .await
+            }
+            _ => self.connector.connect(addr).await,
+        }
+    }
+
+    async fn connect(
+        &self,
+        addr: SocketAddr,
+        identity: Option<&ServerName<'static>>,
+    ) -> Result<UpstreamIo, ConnectError> {
+        match (&self.mesh, identity) {
+            (Some(mesh), Some(identity)) => {
+                self.connector
+                    .connect_tls(addr, &mesh.tls, identity, None)
+                    .await
+            }
+            _ => self.connector.connect(addr).await,
         }
     }
 
@@ -50,10 +109,6 @@ impl Upstream {
             held: Mutex::new(None),
             idle: self.idle.clone(),
         }
-    }
-
-    pub fn connector(&self) -> &Connector {
-        &self.connector
     }
 
     /// Sends `req` to `addr`, in the request's own HTTP version; `timeout`
@@ -66,10 +121,18 @@ impl Upstream {
         held: &HeldHttp1,
     ) -> Result<Response<Incoming>, ProxyError> {
         let send = async {
-            if req.version() == Version::HTTP_2 {
-                self.send_http2(addr, req).await
-            } else {
-                self.send_http1(addr, req, held).await
+            let meshed = self.meshed(addr).await;
+            let upgrade = req.headers().contains_key(UPGRADE) || req.method() == Method::CONNECT;
+            match meshed {
+                Some(identity) if upgrade => self.send_meshed_upgrade(addr, identity, req).await,
+                Some(identity) => {
+                    let mut req = req;
+                    headers::to_mesh_h2(&mut req, &addr.to_string())
+                        .map_err(|e| ProxyError::MalformedRequest(e.to_string()))?;
+                    self.send_http2(addr, Some(identity), req).await
+                }
+                None if req.version() == Version::HTTP_2 => self.send_http2(addr, None, req).await,
+                None => self.send_http1(addr, req, held).await,
             }
         };
         match timeout.or(self.response_timeout) {
@@ -103,7 +166,7 @@ impl Upstream {
                 },
             }
         }
-        let mut sender = self.http1_connect(addr).await?;
+        let mut sender = self.http1_connect(addr, None).await?;
         let rsp = sender
             .send_request(req)
             .await
@@ -112,11 +175,28 @@ impl Upstream {
         Ok(rsp)
     }
 
+    /// An upgrade to a peer proxy: HTTP/1 over an mTLS connection of its
+    /// own, which the upgraded protocol then takes over.
+    async fn send_meshed_upgrade(
+        &self,
+        addr: SocketAddr,
+        identity: ServerName<'static>,
+        mut req: Request<BoxBody>,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        to_origin_form(&mut req, addr)?;
+        let mut sender = self.http1_connect(addr, Some(&identity)).await?;
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| ProxyError::upstream(addr, &e))
+    }
+
     async fn http1_connect(
         &self,
         addr: SocketAddr,
+        identity: Option<&ServerName<'static>>,
     ) -> Result<http1::SendRequest<BoxBody>, ProxyError> {
-        let io = self.connector.connect(addr).await?;
+        let io = self.connect(addr, identity).await?;
         let (sender, conn) = http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| ProxyError::upstream(addr, &e))?;
@@ -131,9 +211,10 @@ impl Upstream {
     async fn send_http2(
         &self,
         addr: SocketAddr,
+        identity: Option<ServerName<'static>>,
         req: Request<BoxBody>,
     ) -> Result<Response<Incoming>, ProxyError> {
-        let mut sender = self.http2_sender(addr).await?;
+        let mut sender = self.http2_sender((addr, identity)).await?;
         sender
             .ready()
             .await
@@ -146,27 +227,25 @@ impl Upstream {
 
     /// The endpoint's HTTP/2 connection; concurrent first requests wait
     /// for one handshake instead of each opening a connection.
-    async fn http2_sender(
-        &self,
-        addr: SocketAddr,
-    ) -> Result<http2::SendRequest<BoxBody>, ProxyError> {
+    async fn http2_sender(&self, key: Http2Key) -> Result<http2::SendRequest<BoxBody>, ProxyError> {
         let cell = {
             let mut pool = self.http2.lock().unwrap_or_else(|p| p.into_inner());
-            let cell = pool.entry(addr).or_default();
+            let cell = pool.entry(key.clone()).or_default();
             if cell.get().is_some_and(|sender| sender.is_closed()) {
                 *cell = Arc::default();
             }
             cell.clone()
         };
-        let sender = cell.get_or_try_init(|| self.http2_connect(addr)).await?;
+        let sender = cell.get_or_try_init(|| self.http2_connect(&key)).await?;
         Ok(sender.clone())
     }
 
     async fn http2_connect(
         &self,
-        addr: SocketAddr,
+        (addr, identity): &Http2Key,
     ) -> Result<http2::SendRequest<BoxBody>, ProxyError> {
-        let io = self.connector.connect(addr).await?;
+        let addr = *addr;
+        let io = self.connect(addr, identity.as_ref()).await?;
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .handshake(TokioIo::new(io))
