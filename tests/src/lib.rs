@@ -11,6 +11,7 @@
 pub mod binaries;
 pub mod controller;
 pub mod demo;
+pub mod forge;
 pub mod http1;
 pub mod mesh;
 pub mod metrics;
@@ -18,6 +19,7 @@ pub mod module_server;
 pub mod plugins;
 pub mod proxy;
 pub mod registry;
+pub mod relay;
 
 pub use demo::Demo;
 pub use metrics::Metrics;

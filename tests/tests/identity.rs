@@ -9,7 +9,9 @@ use weft_api::identity::CertifyRequest;
 use weft_api::identity::identity_client::IdentityClient;
 use weft_identity::{CertificateRequest, SignedCertificate, TrustAnchors};
 use weft_tests::controller::{ExampleMesh, RunningController, identity_name};
-use weft_tests::{Demo, Metrics, eventually};
+use weft_tests::mesh::weft;
+use weft_tests::relay::Relay;
+use weft_tests::{Demo, Metrics, closed_port, eventually, forge, http1};
 
 #[tokio::test]
 async fn a_proxy_is_certified_for_its_service_account_and_renews_before_expiry() {
@@ -236,4 +238,245 @@ fn unix_now() -> f64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64()
+}
+
+/// backend's pod: the authz plugin in front of it admits any identity but
+/// load's, and nothing without one.
+const BACKEND_AUTHZ: &str = r#"
+  annotations:
+    weft.io/plugins: authz,metrics
+    weft.io/plugin-config.authz: |
+      {"defaultPolicy": "all-authenticated",
+       "rules": [{"name": "not-load", "action": "deny",
+                  "identities": ["load.demo.serviceaccount.identity.weft-system.cluster.local"]}]}"#;
+
+#[tokio::test]
+async fn proxies_speak_mutual_tls_and_the_server_knows_who_called() {
+    let mesh = ExampleMesh::copy("mtls");
+    mesh.edit(
+        "workloads.yaml",
+        "    app: backend",
+        &format!("    app: backend{BACKEND_AUTHZ}"),
+    );
+    let controller = mesh.controller().await;
+    let backend_app = Demo::http("backend").spawn().await;
+    let backend = certified(
+        &mesh,
+        &controller,
+        "demo/backend",
+        "backend",
+        backend_app.addr,
+    )
+    .await;
+    // The network in front of backend's pod: the controller is told the
+    // relay's port is where backend's sidecar receives.
+    let wire = Relay::start(backend.inbound).await;
+    backend_at(&mesh, &controller, wire.addr).await;
+    let app = certified(&mesh, &controller, "demo/app", "app", closed_port()).await;
+    let load = certified(&mesh, &controller, "demo/load", "load", closed_port()).await;
+
+    let rsp = http1::get(app.outbound, &wire.addr.to_string(), "/").await;
+    assert_eq!(rsp.status, 200, "{}", rsp.text());
+    assert_eq!(rsp.text(), "hello from backend\n");
+    let rsp = http1::get(load.outbound, &wire.addr.to_string(), "/").await;
+    assert_eq!(rsp.status, 403, "load is denied by name: {}", rsp.text());
+    // Straight to backend's sidecar, without mTLS.
+    let rsp = http1::get(backend.inbound, "backend", "/").await;
+    assert_eq!(rsp.status, 403, "no identity, no entry: {}", rsp.text());
+
+    let sent = wire.sent();
+    assert_eq!(
+        sent.len(),
+        2,
+        "one HTTP/2 connection from each client proxy"
+    );
+    for bytes in &sent {
+        assert_eq!(bytes.first(), Some(&0x16), "a TLS handshake record first");
+        for clear in [&b"GET "[..], b"HTTP/", b"hello", b"PRI * HTTP/2"] {
+            assert!(
+                !bytes.windows(clear.len()).any(|w| w == clear),
+                "{:?} crossed the wire in the clear",
+                String::from_utf8_lossy(clear)
+            );
+        }
+    }
+    let metrics = backend.metrics().await;
+    let inbound_tls = [("direction", "inbound"), ("tls", "true")];
+    assert_eq!(
+        metrics.sum("response_total", &inbound_tls),
+        2.0,
+        "{}",
+        metrics.text
+    );
+    let denied = |kind| metrics.sum("inbound_http_authz_deny_total", &[("authz_kind", kind)]);
+    assert_eq!(
+        (denied("rule"), denied("default")),
+        (1.0, 1.0),
+        "{}",
+        metrics.text
+    );
+}
+
+#[tokio::test]
+async fn certificates_from_other_anchors_or_expired_are_refused_both_ways() {
+    let mesh = ExampleMesh::copy("mtls-refused");
+    let controller = mesh.controller().await;
+    let app = certified(&mesh, &controller, "demo/app", "app", closed_port()).await;
+    let backend_app = Demo::http("backend").spawn().await;
+    let sidecar = certified(
+        &mesh,
+        &controller,
+        "demo/backend",
+        "backend",
+        backend_app.addr,
+    )
+    .await;
+    let backend = identity_name("demo", "backend");
+    let anchors = anchors(&controller);
+
+    let another_mesh = forge::Signer::self_signed();
+    let this_mesh = forge::Signer::issuer_in(&controller.state_dir.join("identity"));
+    let cases = [
+        (
+            "signed under another mesh's anchors",
+            another_mesh.leaf(&backend, forge::VALID_NOW),
+        ),
+        ("expired", this_mesh.leaf(&backend, forge::EXPIRED)),
+    ];
+    let mut port = 4243;
+    for (what, credentials) in cases {
+        // As a server, where backend's pod should be: app's sidecar will
+        // not send it a request.
+        let impostor = forge::TlsPeer::start(credentials.clone(), &anchors).await;
+        mesh.edit(
+            "workloads.yaml",
+            &format!("containerPort: {port}"),
+            &format!("containerPort: {}", impostor.addr.port()),
+        );
+        port = impostor.addr.port();
+        expect_meshed_at(&controller, impostor.addr, &backend).await;
+        let rsp = http1::get(app.outbound, &impostor.addr.to_string(), "/").await;
+        assert_eq!(rsp.status, 502, "{what}: {}", rsp.text());
+        assert_eq!(
+            rsp.header("x-weft-proxy-error"),
+            Some("upstream mTLS failed"),
+            "{what}"
+        );
+        assert!(rsp.text().contains(&backend), "{what}: {}", rsp.text());
+
+        // As a client: backend's sidecar will not take it.
+        let refused =
+            forge::client_handshake(sidecar.inbound, credentials, &anchors, &backend).await;
+        assert!(refused.is_err(), "{what}: the sidecar accepted it");
+    }
+    let refused = forge::client_handshake(
+        sidecar.inbound,
+        weft_identity::Credentials::default(),
+        &anchors,
+        &backend,
+    )
+    .await;
+    assert!(
+        refused.is_ok(),
+        "a client without a certificate still connects (plaintext is allowed): {refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn certificates_rotate_under_steady_mtls_traffic_without_a_failed_request() {
+    let mesh = ExampleMesh::copy("mtls-rotate");
+    // 12 s leaves are renewed every 10 s (the floor).
+    let controller = RunningController::spawn_with(
+        &mesh.resources(),
+        "127.0.0.1:0".parse().unwrap(),
+        &[("WEFT_CONTROLLER_IDENTITY_ISSUANCE_LIFETIME", "12s")],
+    )
+    .await;
+    let backend_app = Demo::http("backend").spawn().await;
+    let backend = certified(
+        &mesh,
+        &controller,
+        "demo/backend",
+        "backend",
+        backend_app.addr,
+    )
+    .await;
+    let wire = Relay::start(backend.inbound).await;
+    backend_at(&mesh, &controller, wire.addr).await;
+    let app = certified(&mesh, &controller, "demo/app", "app", closed_port()).await;
+
+    let renewals = |metrics: Metrics| metrics.sum("identity_cert_refresh_count", &[]);
+    let mut pace = tokio::time::interval(std::time::Duration::from_millis(20));
+    let (mut sent, mut generation) = (0, 1.0);
+    // Three generations of certificates on both sides; after each renewal
+    // the connection between the proxies is cut, so the next request
+    // handshakes anew with the new certificates.
+    while generation < 4.0 {
+        assert!(sent < 10_000, "no renewal after {sent} requests");
+        pace.tick().await;
+        let rsp = http1::get(app.outbound, &wire.addr.to_string(), "/").await;
+        assert_eq!(rsp.status, 200, "request {sent} failed: {}", rsp.text());
+        sent += 1;
+        let renewed = renewals(app.metrics().await).min(renewals(backend.metrics().await));
+        if renewed > generation {
+            generation = renewed;
+            wire.cut();
+            eventually("app's sidecar sees its mTLS connection closed", || async {
+                let metrics = app.metrics().await;
+                let open = metrics.sum(
+                    "tcp_open_connections",
+                    &[("direction", "outbound"), ("tls", "true")],
+                );
+                (open == 0.0).then_some(()).ok_or(open.to_string())
+            })
+            .await;
+        }
+    }
+    assert!(
+        wire.sent().len() >= 3,
+        "a handshake per generation: {}",
+        wire.sent().len()
+    );
+}
+
+/// A sidecar for `workload` with the identity of `account`, certified.
+async fn certified(
+    mesh: &ExampleMesh,
+    controller: &RunningController,
+    workload: &str,
+    account: &str,
+    app: std::net::SocketAddr,
+) -> weft_tests::proxy::RunningProxy {
+    let sidecar = mesh.sidecar(controller, workload, app);
+    controller
+        .with_identity(sidecar, workload, account)
+        .spawn()
+        .await
+}
+
+/// Moves backend's pod (as the controller sees it) to `addr`'s port, and
+/// waits until the controller names `addr` as backend's.
+async fn backend_at(
+    mesh: &ExampleMesh,
+    controller: &RunningController,
+    addr: std::net::SocketAddr,
+) {
+    mesh.edit(
+        "workloads.yaml",
+        "containerPort: 4243",
+        &format!("containerPort: {}", addr.port()),
+    );
+    expect_meshed_at(controller, addr, &identity_name("demo", "backend")).await;
+}
+
+async fn expect_meshed_at(
+    controller: &RunningController,
+    addr: std::net::SocketAddr,
+    identity: &str,
+) {
+    eventually("the controller names the address's identity", || async {
+        let (_, out) = weft(controller, &["endpoint", &addr.to_string()]).await;
+        out.contains(identity).then_some(()).ok_or(out)
+    })
+    .await;
 }
