@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 
 use super::services::Services;
-use super::{APP_SIDECAR, BACKEND, LOAD_SIDECAR, LOADS, SIDECARS, http_get};
+use super::{APP_SIDECAR, BACKEND, BACKEND_SIDECAR, LOAD_SIDECAR, LOADS, SIDECARS, http_get};
 
 const REQUESTS_PER_LISTENER: usize = 20;
 /// Load generators report once a second; allow for a slow machine.
@@ -46,6 +46,22 @@ pub fn run(services: &mut Services) -> anyhow::Result<()> {
         &["hello from backend\n", "hello from app\n"],
     )?;
     expect_metrics(APP_SIDECAR.admin, "request_total{direction=\"inbound\"")?;
+    // Between sidecars it is mutual TLS: backend's sidecar counts the
+    // split's requests as inbound over TLS, from load's identity.
+    let admin = BACKEND_SIDECAR.admin;
+    let metrics = http_get::get(admin, &admin.to_string(), "/metrics")
+        .with_context(|| format!("fetching http://{admin}/metrics failed"))?;
+    ensure!(
+        metrics
+            .body
+            .lines()
+            .any(|line| line.starts_with("response_total{")
+                && line.contains("direction=\"inbound\"")
+                && line.contains("tls=\"true\"")),
+        "backend's sidecar counted no inbound response over mTLS \
+         (response_total{{direction=\"inbound\",tls=\"true\"}}):\n{}",
+        metrics.body
+    );
     // Every sidecar holds a certificate for its service account.
     for sidecar in SIDECARS {
         wait_for(
@@ -75,7 +91,7 @@ pub fn run(services: &mut Services) -> anyhow::Result<()> {
         "demo check passed: the sidecars run the controller's chains (authz answered 403 for /admin, \
          the split counts its choices), {REQUESTS_PER_LISTENER} requests through app's sidecar and \
          {REQUESTS_PER_LISTENER} through load's split succeeded, golden metrics are counted, every sidecar \
-         is certified for its service account, load generators had {load_ok} successes and no failures"
+         is certified for its service account, sidecars speak mTLS to each other, load generators had {load_ok} successes and no failures"
     );
     Ok(())
 }
