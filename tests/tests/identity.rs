@@ -318,19 +318,22 @@ async fn proxies_speak_mutual_tls_and_the_server_knows_who_called() {
 }
 
 #[tokio::test]
-async fn certificates_from_other_anchors_or_expired_are_refused_both_ways() {
+async fn certificates_from_other_anchors_or_expired_are_refused_and_identity_can_be_required() {
     let mesh = ExampleMesh::copy("mtls-refused");
     let controller = mesh.controller().await;
     let app = certified(&mesh, &controller, "demo/app", "app", closed_port()).await;
     let backend_app = Demo::http("backend").spawn().await;
-    let sidecar = certified(
-        &mesh,
-        &controller,
-        "demo/backend",
-        "backend",
-        backend_app.addr,
-    )
-    .await;
+    // backend's app port takes only clients that prove an identity.
+    let sidecar = mesh
+        .sidecar(&controller, "demo/backend", backend_app.addr)
+        .env(
+            "WEFT_PROXY_INBOUND_PORTS_REQUIRE_IDENTITY",
+            &backend_app.addr.port().to_string(),
+        );
+    let sidecar = controller
+        .with_identity(sidecar, "demo/backend", "backend")
+        .spawn()
+        .await;
     let backend = identity_name("demo", "backend");
     let anchors = anchors(&controller);
 
@@ -369,17 +372,31 @@ async fn certificates_from_other_anchors_or_expired_are_refused_both_ways() {
             forge::client_handshake(sidecar.inbound, credentials, &anchors, &backend).await;
         assert!(refused.is_err(), "{what}: the sidecar accepted it");
     }
-    let refused = forge::client_handshake(
+    // TLS without a client certificate, and plaintext: both refused on a
+    // port that requires identity, and counted.
+    let anonymous = forge::client_handshake(
         sidecar.inbound,
         weft_identity::Credentials::default(),
         &anchors,
         &backend,
     )
-    .await;
+    .await
+    .expect("TLS without a client certificate is served (and refused in HTTP)");
     assert!(
-        refused.is_ok(),
-        "a client without a certificate still connects (plaintext is allowed): {refused:?}"
+        anonymous.starts_with("HTTP/1.1 403") && anonymous.contains("client identity required"),
+        "{anonymous}"
     );
+    let plaintext = http1::get(sidecar.inbound, "backend", "/").await;
+    assert_eq!(plaintext.status, 403, "{}", plaintext.text());
+    assert_eq!(
+        plaintext.header("x-weft-proxy-error"),
+        Some("client identity required")
+    );
+    let refused = sidecar.metrics().await.sum(
+        "inbound_identity_required_refused_total",
+        &[("protocol", "http")],
+    );
+    assert_eq!(refused, 2.0);
 }
 
 #[tokio::test]
