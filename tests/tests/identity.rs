@@ -300,14 +300,18 @@ async fn proxies_speak_mutual_tls_and_the_server_knows_who_called() {
             );
         }
     }
+    // The series Linkerd's documented alerts select, per client identity.
     let metrics = backend.metrics().await;
-    let inbound_tls = [("direction", "inbound"), ("tls", "true")];
-    assert_eq!(
-        metrics.sum("response_total", &inbound_tls),
-        2.0,
-        "{}",
-        metrics.text
-    );
+    let from = |account| {
+        let client_id = identity_name("demo", account);
+        let labels = [
+            ("direction", "inbound"),
+            ("tls", "true"),
+            ("client_id", client_id.as_str()),
+        ];
+        metrics.sum("response_total", &labels)
+    };
+    assert_eq!((from("app"), from("load")), (1.0, 1.0), "{}", metrics.text);
     let denied = |kind| metrics.sum("inbound_http_authz_deny_total", &[("authz_kind", kind)]);
     assert_eq!(
         (denied("rule"), denied("default")),

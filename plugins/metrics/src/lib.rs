@@ -1,12 +1,13 @@
 //! Linkerd's golden HTTP metrics, with Linkerd's names and labels, so
 //! existing dashboards and queries work unchanged:
 //!
-//! - `request_total{direction, authority, tls, dst_backend}`
-//! - `response_total{direction, authority, tls, dst_backend, status_code, classification}`
-//! - `response_latency_ms{direction, authority, tls, dst_backend, status_code, classification}`
+//! - `request_total{direction, authority, tls, client_id, dst_backend}`
+//! - `response_total{…same…, status_code, classification}`
+//! - `response_latency_ms{…same…, status_code, classification}`
 //!
-//! `dst_backend` is the backend a plugin (such as the traffic split) chose,
-//! empty when routing followed the authority.
+//! `client_id` is the identity an inbound client proved with mTLS, empty
+//! otherwise. `dst_backend` is the backend a plugin (such as the traffic
+//! split) chose, empty when routing followed the authority.
 //!
 //! Everything is counted in `on_complete`, once per request. A request that
 //! got no response counts in `response_total` as a `failure` with an empty
@@ -34,11 +35,12 @@ const LATENCY_BUCKETS_MS: [f64; 25] = [
     1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 10000.0, 20000.0, 30000.0, 40000.0, 50000.0,
 ];
 
-const REQUEST_LABELS: [&str; 4] = ["direction", "authority", "tls", "dst_backend"];
-const RESPONSE_LABELS: [&str; 6] = [
+const REQUEST_LABELS: [&str; 5] = ["direction", "authority", "tls", "client_id", "dst_backend"];
+const RESPONSE_LABELS: [&str; 7] = [
     "direction",
     "authority",
     "tls",
+    "client_id",
     "dst_backend",
     "status_code",
     "classification",
@@ -94,6 +96,7 @@ impl Plugin for GoldenMetrics {
             direction: req.direction().as_str(),
             authority: req.authority().unwrap_or_default(),
             tls: req.tls(),
+            client_id: req.peer_identity().unwrap_or_default(),
             backend: req.backend().unwrap_or_default(),
             status: completion.status,
         };
@@ -122,17 +125,15 @@ impl GoldenMetrics {
             labels.direction,
             &labels.authority,
             tls,
+            &labels.client_id,
             &labels.backend,
             &status_code,
             classification(labels.status),
         ];
         Ok(Series {
-            request: self.requests.series(&[
-                labels.direction,
-                &labels.authority,
-                tls,
-                &labels.backend,
-            ])?,
+            request: self
+                .requests
+                .series(&response_labels[..REQUEST_LABELS.len()])?,
             response: self.responses.series(&response_labels)?,
             latency: match labels.status {
                 Some(_) => Some(self.latency.series(&response_labels)?),
