@@ -80,13 +80,15 @@ pub enum RunError {
     Tls(#[from] weft_identity::TlsError),
     #[error("WEFT_PROXY_CONTROLLER_ADDR: {0}")]
     ControllerAddr(#[from] tonic::transport::Error),
+    #[error("cannot make a private directory for the controller's modules and chain: {0}")]
+    ControllerDir(std::io::Error),
 }
 
 impl RunError {
     /// Bad plugin configuration is bad configuration: exit 64.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Bind { .. } => 1,
+            RunError::Bind { .. } | RunError::ControllerDir(_) => 1,
             RunError::Plugins(_)
             | RunError::Identity(_)
             | RunError::Tls(_)
@@ -98,6 +100,7 @@ impl RunError {
 /// Binds the listeners, serves until `shutdown` completes, then stops
 /// accepting and drains in-flight work for up to the grace period.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let mut controller_dir = None;
     let plugins = match (&config.plugins_config, &config.controller_addr) {
         (None, None) => Arc::new(plugins::Plugins::none()),
         (Some(path), _) => {
@@ -111,10 +114,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             // is installed before the listeners open, so a restart while the
             // controller is away serves its plugins from the first request.
             let plugins = plugins::Plugins::awaiting(&config.plugin_cache_dir)?;
+            let dir = plugins.controller_dir().map_err(RunError::ControllerDir)?;
             if let Some(workload) = &config.workload {
-                let dir = controller_dir(&config.plugin_cache_dir);
                 plugins::controller::restore(&plugins, &dir, workload);
             }
+            controller_dir = Some(dir);
             Arc::new(plugins)
         }
     };
@@ -143,9 +147,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if let Some(plugin_metrics) = plugins.metrics() {
         registry.register_collector(Box::new(plugin_metrics));
     }
-    if let (Some(addr), Some(workload)) = (config.controller_addr.clone(), config.workload.clone())
-    {
-        let dir = controller_dir(&config.plugin_cache_dir);
+    if let (Some(addr), Some(workload), Some(dir)) = (
+        config.controller_addr.clone(),
+        config.workload.clone(),
+        controller_dir,
+    ) {
         tokio::spawn(plugins::controller::follow(
             plugins.clone(),
             addr,
@@ -186,16 +192,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         );
     }
     Ok(())
-}
-
-/// Where modules and the last chain from the controller are kept: beside
-/// the compiled code, or in a temporary directory if that cache is off.
-fn controller_dir(cache_dir: &std::path::Path) -> std::path::PathBuf {
-    if cache_dir.as_os_str().is_empty() {
-        std::env::temp_dir().join(format!("weft-controller-{}", std::process::id()))
-    } else {
-        cache_dir.join("controller")
-    }
 }
 
 async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener, RunError> {

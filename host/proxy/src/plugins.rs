@@ -13,8 +13,10 @@
 pub mod controller;
 pub mod file;
 
-use std::path::Path;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use weft_plugins::{LoadError, PluginChain, PluginMetrics, Runtime};
 
@@ -101,6 +103,44 @@ impl Plugins {
         self.runtime.as_ref().map(Runtime::metrics)
     }
 
+    /// Where modules and the last chain from the controller are kept. A
+    /// saved chain decides which plugins guard the workload, so it lives
+    /// only where the compiled code may: inside the cache directory once
+    /// that was found private. Without one (empty, or refused) it is a new
+    /// directory of this process's own, so nothing saved is trusted.
+    pub fn controller_dir(&self) -> std::io::Result<PathBuf> {
+        let private = |dir: &Path| std::fs::DirBuilder::new().mode(0o700).create(dir);
+        if let Some(cache) = self.runtime.as_ref().and_then(Runtime::disk_cache_dir) {
+            let dir = cache.join("controller");
+            // Only this user can write in the cache directory, so a
+            // directory already there is one of its own proxies'.
+            return match private(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+                _ => Ok(dir),
+            };
+        }
+        let mut attempt = 0;
+        loop {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .subsec_nanos();
+            let dir = std::env::temp_dir().join(format!(
+                "weft-controller-{}-{nanos:08x}",
+                std::process::id()
+            ));
+            // `create` fails on anything already there (a directory or a
+            // link someone else planted), so the directory is ours.
+            match private(&dir) {
+                Ok(()) => return Ok(dir),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Builds a chain with `load` and swaps it in, now (at startup).
     pub fn install_now(
         &self,
@@ -131,5 +171,47 @@ impl Plugins {
         let names: Vec<&str> = chain.names().collect();
         tracing::info!(%source, plugins = ?names, "plugin chain loaded");
         *self.chain.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(chain));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().mode() & 0o777
+    }
+
+    #[test]
+    fn the_controller_dir_is_inside_a_private_cache_and_nowhere_else_shared() {
+        let base = std::env::temp_dir().join(format!("weft-controller-dir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+
+        let private = base.join("private");
+        let plugins = Plugins::awaiting(&private).unwrap();
+        let dir = plugins.controller_dir().unwrap();
+        assert_eq!(dir, private.join("controller"));
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(
+            plugins.controller_dir().unwrap(),
+            dir,
+            "the same on every call"
+        );
+
+        // A cache directory others may write is refused for compiled code,
+        // and the controller's files stay out of it too.
+        let shared = base.join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        for cache in [shared.as_path(), Path::new("")] {
+            let dir = Plugins::awaiting(cache).unwrap().controller_dir().unwrap();
+            assert!(!dir.starts_with(&shared), "{}", dir.display());
+            assert_eq!(mode(&dir), 0o700);
+            std::fs::remove_dir(&dir).unwrap();
+        }
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }
