@@ -12,6 +12,7 @@ pub mod binaries;
 pub mod controller;
 pub mod demo;
 pub mod forge;
+pub mod held_app;
 pub mod http1;
 pub mod mesh;
 pub mod metrics;
@@ -22,6 +23,7 @@ pub mod registry;
 pub mod relay;
 
 pub use demo::Demo;
+pub use held_app::HeldApp;
 pub use metrics::Metrics;
 pub use proxy::Proxy;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use weft_tests::{Demo, PATIENCE, Proxy, http1};
+use weft_tests::{Demo, HeldApp, PATIENCE, Proxy, http1};
 
 /// Deterministic pseudo-random bytes (a linear congruential generator), so a
 /// failure can be replayed.
@@ -85,4 +85,96 @@ async fn garbage_never_takes_the_proxy_down() {
     .expect("still answering");
     assert_eq!(rsp.text(), "hello from app\n");
     assert!(!proxy.logs().contains("panicked"), "{}", proxy.logs());
+}
+
+/// Slowloris: after a first request, the next request head arrives a byte
+/// at a time, slower than the header read timeout allows.
+#[tokio::test]
+async fn a_request_head_dribbled_on_a_kept_alive_connection_is_cut_off() {
+    let app = Demo::http("app").spawn().await;
+    let mut proxy = Proxy::new()
+        .inbound_app(app.addr)
+        .env("WEFT_PROXY_HTTP_HEADER_READ_TIMEOUT", "1s")
+        .spawn()
+        .await;
+
+    let mut slow = TcpStream::connect(proxy.inbound).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: app\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = Vec::new();
+    let mut buf = [0u8; 1024];
+    let answered = tokio::time::timeout(PATIENCE, async {
+        while !first.ends_with(b"hello from app\n") {
+            match slow.read(&mut buf).await {
+                Ok(n) if n > 0 => first.extend_from_slice(&buf[..n]),
+                _ => return false,
+            }
+        }
+        true
+    })
+    .await;
+    assert_eq!(
+        answered,
+        Ok(true),
+        "first response: {}",
+        String::from_utf8_lossy(&first)
+    );
+
+    // Never a whole head: it has no blank line. 40 bytes take 12 s, well
+    // past the 1 s limit and short of hyper's own 30 s.
+    let head = b"GET / HTTP/1.1\r\nHost: app\r\nx-slow: aaaaaaaaaaaaaaaaaaaa";
+    let mut closed = false;
+    for byte in head.iter().take(40) {
+        if slow.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        // Only the proxy closing ends the loop early.
+        let read = tokio::time::timeout(Duration::from_millis(300), slow.read(&mut buf)).await;
+        if let Ok(Ok(0) | Err(_)) = read {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "the proxy kept a connection open whose request head took 12 s"
+    );
+
+    let rsp = http1::get(proxy.inbound, "app", "/").await;
+    assert_eq!(rsp.text(), "hello from app\n");
+    assert!(proxy.is_running(), "{}", proxy.logs());
+}
+
+#[tokio::test]
+async fn past_its_in_flight_limit_the_proxy_sheds_requests_with_503() {
+    let app = HeldApp::start().await;
+    let proxy = Proxy::new()
+        .inbound_app(app.addr)
+        .env("WEFT_PROXY_MAX_IN_FLIGHT_REQUESTS", "2")
+        .spawn()
+        .await;
+
+    let held: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(http1::get(proxy.inbound, "app", "/")))
+        .collect();
+    app.arrived(2).await;
+
+    let shed = http1::get(proxy.inbound, "app", "/").await;
+    assert_eq!(shed.status, 503, "{}", shed.text());
+    assert_eq!(shed.header("x-weft-proxy-error"), Some("proxy overloaded"));
+
+    app.release();
+    for request in held {
+        let rsp = request.await.expect("held request");
+        assert_eq!(rsp.status, 200);
+        assert_eq!(rsp.text(), "released\n");
+    }
+    let rsp = http1::get(proxy.inbound, "app", "/").await;
+    assert_eq!(rsp.status, 200, "{}", rsp.text());
+
+    let metrics = proxy.metrics().await;
+    let shed = metrics.sum("http_requests_shed_total", &[("direction", "inbound")]);
+    assert_eq!(shed, 1.0, "{}", metrics.text);
 }

@@ -67,6 +67,19 @@ pub struct Config {
     #[arg(long, env = "WEFT_PROXY_HTTP_RESPONSE_TIMEOUT", default_value = "0s", value_parser = parse_duration)]
     pub http_response_timeout: Duration,
 
+    /// How long a client may take to send an HTTP/1 request head (slowloris):
+    /// on a kept-alive connection counted from the end of the previous
+    /// response, so it also closes connections idle that long; `0s` waits
+    /// forever. A first head is mostly read during protocol detection, and
+    /// one still partial when that times out gets this much more.
+    #[arg(long, env = "WEFT_PROXY_HTTP_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub http_header_read_timeout: Duration,
+
+    /// Requests in flight through the proxy, both directions together; past
+    /// it, requests get 503 at once instead of queueing (load shedding).
+    #[arg(long, env = "WEFT_PROXY_MAX_IN_FLIGHT_REQUESTS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight_requests: u32,
+
     /// Largest request head (request line and headers) accepted; larger ones get 431.
     #[arg(long, env = "WEFT_PROXY_MAX_HEADER_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1024..=1024 * 1024))]
     pub max_header_bytes: u32,
@@ -145,6 +158,11 @@ impl Config {
     /// `None` means no response timeout.
     pub fn response_timeout(&self) -> Option<Duration> {
         (!self.http_response_timeout.is_zero()).then_some(self.http_response_timeout)
+    }
+
+    /// `None` means no limit on reading a request head.
+    pub fn header_read_timeout(&self) -> Option<Duration> {
+        (!self.http_header_read_timeout.is_zero()).then_some(self.http_header_read_timeout)
     }
 }
 

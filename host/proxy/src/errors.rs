@@ -1,5 +1,5 @@
 //! Why the proxy answered a request itself, and the one place that turns
-//! each reason into an HTTP response (400/431/500/502/503/504): a status, a
+//! each reason into an HTTP response (400/403/431/500/502/503/504): a status, a
 //! short body, and an `x-weft-proxy-error` header naming the reason.
 
 use std::net::SocketAddr;
@@ -47,6 +47,8 @@ pub enum ProxyError {
     ChainPending,
     #[error("port {port} takes only mutually authenticated connections from meshed proxies")]
     IdentityRequired { port: u16 },
+    #[error("the proxy already has {limit} requests in flight, its limit; try again later")]
+    Overloaded { limit: usize },
 }
 
 /// Connecting to an upstream failed: refusals and timeouts answer
@@ -96,7 +98,7 @@ impl ProxyError {
             | Self::ResponseTimeout { .. }
             | Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             Self::Plugin(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::ChainPending => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ChainPending | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::IdentityRequired { .. } => StatusCode::FORBIDDEN,
             Self::Resolve { .. }
             | Self::NoDestination
@@ -125,6 +127,7 @@ impl ProxyError {
             Self::Plugin(_) => "plugin failed",
             Self::ChainPending => "plugin chain pending",
             Self::IdentityRequired { .. } => "client identity required",
+            Self::Overloaded { .. } => "proxy overloaded",
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod headers;
 mod hooks;
+mod load_shed;
 mod replay;
 mod upstream;
 
@@ -22,6 +23,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use weft_plugins::{Hooks, PluginChain, RequestOutcome, ResponseOutcome, UpstreamError};
 
+pub use load_shed::InFlightLimit;
 use upstream::HeldHttp1;
 pub use upstream::{Mesh, Upstream};
 
@@ -274,6 +276,12 @@ impl hyper::service::Service<Request<Incoming>> for HttpProxy {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
+            // Shed before any work: under overload, even a log line per
+            // request costs too much (the counter tells).
+            let in_flight = match this.proxy.in_flight().admit(this.conn.direction) {
+                Ok(in_flight) => in_flight,
+                Err(overloaded) => return Ok(overloaded.to_response()),
+            };
             // For the log, should the request fail (reference-counted copies).
             let (method, uri) = (req.method().clone(), req.uri().clone());
             let mut completing = None;
@@ -309,10 +317,11 @@ impl hyper::service::Service<Request<Incoming>> for HttpProxy {
                     (error.to_response(), Some(error.reason()))
                 }
             };
-            Ok(match completing {
+            let rsp = match completing {
                 Some(completing) => completing.attach(rsp, error),
                 None => rsp,
-            })
+            };
+            Ok(in_flight.hold_until_sent(rsp))
         })
     }
 }

@@ -73,9 +73,17 @@ struct RefusalLabels {
     protocol: &'static str,
 }
 
-/// The `tcp_*` families, registered once and shared by every listener.
+/// Which way a shed request was going.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabels {
+    direction: &'static str,
+}
+
+/// The `tcp_*` families, and the few request counters beside them,
+/// registered once and shared by every listener.
 pub struct TransportMetrics {
     refused_without_identity: Family<RefusalLabels, Counter>,
+    requests_shed: Family<DirectionLabels, Counter>,
     open_total: Family<TransportLabels, Counter>,
     close_total: Family<TransportLabels, Counter>,
     open_connections: Family<TransportLabels, Gauge>,
@@ -88,6 +96,7 @@ impl TransportMetrics {
     pub fn register(registry: &mut Registry) -> Arc<Self> {
         let this = Self {
             refused_without_identity: Family::default(),
+            requests_shed: Family::default(),
             open_total: Family::default(),
             close_total: Family::default(),
             open_connections: Family::default(),
@@ -123,6 +132,11 @@ impl TransportMetrics {
             "Plaintext or unauthenticated clients refused on ports that require a client identity",
             this.refused_without_identity.clone(),
         );
+        registry.register(
+            "http_requests_shed",
+            "Requests answered 503 because the proxy had its limit of requests in flight",
+            this.requests_shed.clone(),
+        );
         Arc::new(this)
     }
 
@@ -131,6 +145,15 @@ impl TransportMetrics {
     pub fn refused_without_identity(&self, protocol: &'static str) {
         self.refused_without_identity
             .get_or_create(&RefusalLabels { protocol })
+            .inc();
+    }
+
+    /// A request refused at once because the proxy was at its in-flight limit.
+    pub fn request_shed(&self, direction: Direction) {
+        self.requests_shed
+            .get_or_create(&DirectionLabels {
+                direction: direction.as_str(),
+            })
             .inc();
     }
 

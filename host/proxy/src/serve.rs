@@ -17,12 +17,13 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use weft_plugins::{Connection, ConnectionOutcome, Hooks, Protocol};
 
 use crate::accept::{self, Backoff};
 use crate::config::Config;
 use crate::destination::{Destinations, Peers};
 use crate::detect::{Detected, detect};
-use crate::http::{ConnectionInfo, HttpProxy, Mesh, Upstream};
+use crate::http::{ConnectionInfo, HttpProxy, InFlightLimit, Mesh, Upstream};
 use crate::io::{MeteredIo, PrefixedIo};
 use crate::metrics::{Peer, TransportLabels, TransportMetrics};
 use crate::plugins::Plugins;
@@ -31,7 +32,18 @@ use crate::{Direction, orig_dst};
 
 /// The first byte of a TLS record carrying a handshake.
 const TLS_HANDSHAKE: u8 = 0x16;
-use weft_plugins::{Connection, ConnectionOutcome, Hooks, Protocol};
+
+/// Streams one HTTP/2 client connection may have open. Between meshed
+/// proxies a single connection per endpoint carries all of a pod's requests
+/// to another, and streams past the limit wait unseen in the client proxy's
+/// queue, so hyper's 200 is too low there; the proxy-wide in-flight limit,
+/// not this one, is what bounds the work.
+const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 1024;
+
+/// Streams a client may reset before the proxy has accepted them; past
+/// this, the connection is closed (the HTTP/2 rapid-reset attack,
+/// CVE-2023-44487). h2's own default, set here so it cannot change unseen.
+const HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
 
 /// State shared by every connection of both listeners.
 pub struct Proxy {
@@ -41,6 +53,7 @@ pub struct Proxy {
     destinations: Destinations,
     inbound: Upstream,
     outbound: Upstream,
+    in_flight: InFlightLimit,
     /// With an identity: terminates inbound mTLS.
     tls: Option<Arc<MeshTls>>,
     shutdown: CancellationToken,
@@ -78,6 +91,7 @@ impl Proxy {
                 outbound_mesh,
                 config.response_timeout(),
             ),
+            in_flight: InFlightLimit::new(config.max_in_flight_requests, transport.clone()),
             tls,
             destinations: Destinations::new(own_addrs),
             config,
@@ -93,6 +107,10 @@ impl Proxy {
             Direction::Inbound => &self.inbound,
             Direction::Outbound => &self.outbound,
         }
+    }
+
+    pub fn in_flight(&self) -> &InFlightLimit {
+        &self.in_flight
     }
 
     pub fn destinations(&self) -> &Destinations {
@@ -290,6 +308,7 @@ where
             let service = HttpProxy::new(proxy.clone(), conn.clone());
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
+                .header_read_timeout(config.header_read_timeout())
                 .max_buf_size((config.max_header_bytes as usize).max(8192))
                 .serve_connection(TokioIo::new(PrefixedIo::new(prefix, io)), service)
                 .with_upgrades();
@@ -306,6 +325,8 @@ where
             let connection = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
                 .max_header_list_size(config.max_header_bytes)
+                .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS)
+                .max_pending_accept_reset_streams(HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS)
                 .serve_connection(TokioIo::new(PrefixedIo::new(prefix, io)), service);
             drain(
                 connection,
