@@ -19,18 +19,46 @@ pub async fn channel(
     identity: ServerName<'static>,
     config: Arc<ClientConfig>,
 ) -> Result<Channel, tonic::transport::Error> {
-    let connector = tower::service_fn(move |_: Uri| {
+    endpoint()
+        .connect_with_connector(connector(addr, identity, config))
+        .await
+}
+
+/// The same channel, connecting when first used (and again after a
+/// failure), so a caller can hold one before the server is up.
+pub fn lazy_channel(
+    addr: String,
+    identity: ServerName<'static>,
+    config: Arc<ClientConfig>,
+) -> Channel {
+    endpoint().connect_with_connector_lazy(connector(addr, identity, config))
+}
+
+// The URI is not dialled: the connector decides where to go.
+fn endpoint() -> Endpoint {
+    Endpoint::from_static("http://weft-controller")
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+}
+
+fn connector(
+    addr: String,
+    identity: ServerName<'static>,
+    config: Arc<ClientConfig>,
+) -> impl tower::Service<
+    Uri,
+    Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |_: Uri| {
         let (addr, identity, config) = (addr.clone(), identity.clone(), config.clone());
         async move {
             let tcp = TcpStream::connect(&addr).await?;
             let stream = TlsConnector::from(config).connect(identity, tcp).await?;
             Ok::<_, std::io::Error>(TokioIo::new(stream))
         }
-    });
-    // The URI is not dialled: the connector above decides where to go.
-    Endpoint::from_static("http://weft-controller")
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(10))
-        .connect_with_connector(connector)
-        .await
+    })
 }

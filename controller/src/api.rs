@@ -1,6 +1,11 @@
 //! The plugin API to proxies (`weft.plugins.v1alpha1`): a proxy streams its
 //! workload's chain and fetches modules by sha256. Served from `State`
 //! snapshots, so a stream only ever sees whole, checked states.
+//!
+//! Over mTLS ([`PluginApi::authenticated`]) a caller must prove an identity,
+//! and may watch only the chain of a workload whose service account that
+//! identity is: a proxy reads its own workload's plugins and config, not
+//! its neighbours'.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,6 +19,9 @@ use tonic::{Request, Response, Status};
 use weft_api::plugins::plugins_server::{Plugins, PluginsServer};
 use weft_api::plugins::{self as wire, GetModuleRequest, ModuleChunk, WatchChainRequest};
 
+use weft_identity::{ServiceAccount, TrustDomain};
+
+use crate::identity::ClientIdentity;
 use crate::index::{ChainError, ResolvedPlugin, WorkloadRef};
 use crate::resources::Direction;
 use crate::state::State;
@@ -28,6 +36,8 @@ type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 pub struct PluginApi {
     state: watch::Receiver<Arc<State>>,
     streams: Arc<watch::Sender<usize>>,
+    /// Set when served over mTLS: callers are checked against it.
+    trust: Option<TrustDomain>,
 }
 
 impl PluginApi {
@@ -35,7 +45,49 @@ impl PluginApi {
         PluginApi {
             state,
             streams: Arc::new(watch::Sender::new(0)),
+            trust: None,
         }
+    }
+
+    /// The same API for callers that prove an identity in `trust` (served
+    /// over mTLS, whose connections carry a [`ClientIdentity`]).
+    pub fn authenticated(mut self, trust: TrustDomain) -> Self {
+        self.trust = Some(trust);
+        self
+    }
+
+    /// Over mTLS: the caller's identity, which must be that of `workload`'s
+    /// service account when one is named.
+    fn check_caller<T>(
+        &self,
+        request: &Request<T>,
+        workload: Option<&WorkloadRef>,
+    ) -> Result<(), Status> {
+        let Some(trust) = &self.trust else {
+            return Ok(());
+        };
+        let caller = request
+            .extensions()
+            .get::<ClientIdentity>()
+            .and_then(|identity| identity.0.clone())
+            .ok_or_else(|| Status::unauthenticated("no client certificate: prove an identity"))?;
+        let Some(workload) = workload else {
+            return Ok(());
+        };
+        let state = self.state.borrow();
+        let account = state
+            .index
+            .service_account(workload)
+            .ok_or_else(|| Status::not_found(format!("no workload {workload}")))?;
+        let expected = ServiceAccount::new(&workload.namespace, account)
+            .map(|account| trust.identity(&account))
+            .map_err(|error| Status::failed_precondition(error.to_string()))?;
+        if caller != expected {
+            return Err(Status::permission_denied(format!(
+                "{caller} may not watch {workload}'s chain: it runs as {expected}"
+            )));
+        }
+        Ok(())
     }
 
     /// How many `WatchChain` streams are being served, updated as each one
@@ -58,8 +110,11 @@ impl Plugins for PluginApi {
         &self,
         request: Request<WatchChainRequest>,
     ) -> Result<Response<Self::WatchChainStream>, Status> {
-        let request = request.into_inner();
-        let workload = WorkloadRef::new(request.namespace, request.pod);
+        let workload = {
+            let request = request.get_ref();
+            WorkloadRef::new(&request.namespace, &request.pod)
+        };
+        self.check_caller(&request, Some(&workload))?;
         let mut state = self.state.clone();
         let first = chain(
             &state.borrow_and_update(),
@@ -115,6 +170,7 @@ impl Plugins for PluginApi {
         &self,
         request: Request<GetModuleRequest>,
     ) -> Result<Response<Self::GetModuleStream>, Status> {
+        self.check_caller(&request, None)?;
         let sha256 = request.into_inner().sha256.to_ascii_lowercase();
         let bytes = self
             .state

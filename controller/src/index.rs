@@ -166,6 +166,13 @@ impl Index {
             .map(|(pod, entry)| (pod, entry.service_account.as_str()))
     }
 
+    /// `workload`'s service account, if the index knows the pod.
+    pub fn service_account(&self, workload: &WorkloadRef) -> Option<&str> {
+        self.pods
+            .get(workload)
+            .map(|entry| entry.service_account.as_str())
+    }
+
     /// A WasmPlugin's last verdict, the version it serves and its
     /// generation, for its status.
     pub fn plugin(&self, plugin: &PluginRef) -> Option<&PluginState> {

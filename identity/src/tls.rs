@@ -59,6 +59,12 @@ pub fn client_config(
         None => builder.with_no_client_auth(),
     };
     client.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    // A resumed session keeps the identity the first handshake proved, or
+    // proved none (a proxy connects before it is certified): every
+    // connection presents the current certificate instead. Connections
+    // between proxies are long-lived and multiplexed, so full handshakes
+    // are rare anyway.
+    client.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(client))
 }
 

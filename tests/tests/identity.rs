@@ -7,6 +7,8 @@ use std::time::SystemTime;
 use tonic::Code;
 use weft_api::identity::CertifyRequest;
 use weft_api::identity::identity_client::IdentityClient;
+use weft_api::plugins::WatchChainRequest;
+use weft_api::plugins::plugins_client::PluginsClient;
 use weft_identity::{CertificateRequest, SignedCertificate, TrustAnchors};
 use weft_tests::controller::{ExampleMesh, RunningController, identity_name};
 use weft_tests::mesh::weft;
@@ -78,17 +80,14 @@ async fn a_proxy_is_not_ready_until_it_is_certified() {
         )
         .spawn_unready()
         .await;
-    // The chain arrives (authz answers), yet without a certificate the
-    // proxy does not say it is ready.
-    eventually("the chain arrives", || async {
-        let status = weft_tests::http1::get(proxy.inbound, "app", "/admin")
-            .await
-            .status;
-        (status == 403)
-            .then_some(())
-            .ok_or_else(|| status.to_string())
-    })
-    .await;
+    // Without a certificate the proxy cannot take its chain over mTLS
+    // either: it refuses traffic and says why it is not ready.
+    let rsp = http1::get(proxy.inbound, "app", "/admin").await;
+    assert_eq!(rsp.status, 503, "{}", rsp.text());
+    assert_eq!(
+        rsp.header("x-weft-proxy-error"),
+        Some("plugin chain pending")
+    );
     let not_ready = proxy.ready().await.unwrap_err();
     assert!(
         not_ready.contains("503") && not_ready.contains("certificate"),
@@ -458,6 +457,96 @@ async fn certificates_rotate_under_steady_mtls_traffic_without_a_failed_request(
         "a handshake per generation: {}",
         wire.sent().len()
     );
+}
+
+#[tokio::test]
+async fn over_mtls_a_proxy_may_take_only_its_own_workload_s_chain() {
+    let mesh = ExampleMesh::copy("mtls-chain");
+    // The plugin API only behind mTLS.
+    let controller = RunningController::spawn_with(
+        &mesh.resources(),
+        "127.0.0.1:0".parse().unwrap(),
+        &[("WEFT_CONTROLLER_PLAINTEXT_PLUGIN_API", "false")],
+    )
+    .await;
+    // A sidecar with an identity takes its chain over mTLS: authz answers.
+    let app_app = Demo::http("app").spawn().await;
+    let app = certified(&mesh, &controller, "demo/app", "app", app_app.addr).await;
+    let admin = http1::get(app.inbound, "app", "/admin").await;
+    assert_eq!(admin.status, 403, "{}", admin.text());
+
+    let watch = |pod: &str| WatchChainRequest {
+        namespace: "demo".to_string(),
+        pod: pod.to_string(),
+    };
+    let mut plaintext = PluginsClient::connect(controller.url()).await.unwrap();
+    let refused = plaintext.watch_chain(watch("app")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unimplemented, "{refused:?}");
+
+    let anchors = anchors(&controller);
+    let as_app = credentials_for(&controller, "demo/app", "app").await;
+    let mut client = PluginsClient::new(mtls_channel(&controller, Some(as_app), &anchors).await);
+    let mut chains = client.watch_chain(watch("app")).await.unwrap().into_inner();
+    let chain = chains.message().await.unwrap().expect("app's chain");
+    assert!(chain.plugins.iter().any(|p| p.name == "authz"), "{chain:?}");
+    let refused = client.watch_chain(watch("backend")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(refused.message().contains("demo/backend"), "{refused:?}");
+
+    let mut anonymous = PluginsClient::new(mtls_channel(&controller, None, &anchors).await);
+    let refused = anonymous.watch_chain(watch("app")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+}
+
+/// Credentials for `workload` as `account`, from the controller's identity
+/// service, as a proxy gets them.
+async fn credentials_for(
+    controller: &RunningController,
+    workload: &str,
+    account: &str,
+) -> weft_identity::Credentials {
+    let anchors = anchors(controller);
+    let token_path = controller.token(workload);
+    eventually("the controller writes the pod's token", || async {
+        token_path
+            .exists()
+            .then_some(())
+            .ok_or_else(|| token_path.display().to_string())
+    })
+    .await;
+    let namespace = workload.split_once('/').unwrap().0;
+    let name = identity_name(namespace, account);
+    let request = CertificateRequest::generate(&name).unwrap();
+    let mut client = IdentityClient::new(channel(controller, &anchors).await.unwrap());
+    let signed = client
+        .certify(CertifyRequest {
+            identity: name,
+            token: std::fs::read(&token_path).unwrap(),
+            certificate_signing_request: request.csr_der().to_vec(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let credentials = weft_identity::Credentials::default();
+    credentials.set(request.certified(&signed.into(), &anchors).unwrap());
+    credentials
+}
+
+/// A channel to the controller's TLS port, presenting `credentials`.
+async fn mtls_channel(
+    controller: &RunningController,
+    credentials: Option<weft_identity::Credentials>,
+    anchors: &TrustAnchors,
+) -> tonic::transport::Channel {
+    let controller_name = identity_name("weft-system", "weft-controller");
+    let tls = weft_identity::client_config(credentials, anchors, &[b"h2"]).unwrap();
+    weft_api::tls::channel(
+        controller.identity_addr.to_string(),
+        controller_name.try_into().unwrap(),
+        tls,
+    )
+    .await
+    .unwrap()
 }
 
 /// A sidecar for `workload` with the identity of `account`, certified.

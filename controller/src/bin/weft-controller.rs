@@ -46,6 +46,16 @@ struct Args {
         default_value = "127.0.0.1:8090"
     )]
     listen: SocketAddr,
+    /// Serve proxies' chains and modules on the plaintext listener too, to
+    /// proxies without an identity. `false` leaves them only behind mTLS,
+    /// where a proxy may read only its own workload's chain.
+    #[arg(
+        long,
+        env = "WEFT_CONTROLLER_PLAINTEXT_PLUGIN_API",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    plaintext_plugin_api: bool,
     /// Log filter in `tracing` syntax.
     #[arg(long, env = "WEFT_LOG", default_value = "info")]
     log: String,
@@ -161,8 +171,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Loads (or, for the local mesh, makes) the issuer, keeps the controller's
-/// own certificate fresh, and serves `Certify` over TLS. With `--dir`, it
-/// also writes each pod's token.
+/// own certificate fresh, and serves over TLS `Certify` and, to proxies
+/// that prove an identity, the plugin and destination APIs. With `--dir`,
+/// it also writes each pod's token.
 async fn start_identity(
     args: &Args,
     state: watch::Receiver<Arc<State>>,
@@ -184,13 +195,13 @@ async fn start_identity(
                 certificate: certificate.clone(),
                 key: key.clone(),
             };
-            (Issuer::load(trust, &files, lifetimes)?, files)
+            (Issuer::load(trust.clone(), &files, lifetimes)?, files)
         }
         _ if args.kubernetes => anyhow::bail!(
             "--kubernetes needs the identity issuer: --identity-trust-anchors, \
              --identity-issuer-certificate and --identity-issuer-key (the chart mounts them)"
         ),
-        _ => Issuer::local(trust, &id.state_dir.join("identity"), lifetimes)?,
+        _ => Issuer::local(trust.clone(), &id.state_dir.join("identity"), lifetimes)?,
     };
     tracing::info!(trust_anchors = %files.trust_anchors.display(), "identity issuer loaded");
     let issuer = SharedIssuer::new(issuer);
@@ -211,7 +222,7 @@ async fn start_identity(
         let dir = id.state_dir.clone();
         let tokens = LocalTokens::open(&dir.join("identity"))
             .with_context(|| format!("the token key in {}", dir.display()))?;
-        tokio::spawn(keep_pod_tokens(dir, tokens.clone(), state));
+        tokio::spawn(keep_pod_tokens(dir, tokens.clone(), state.clone()));
         TokenVerifier::Local(tokens)
     };
     let listener = tokio::net::TcpListener::bind(id.identity_listen)
@@ -221,6 +232,14 @@ async fn start_identity(
     Ok(async move {
         tonic::transport::Server::builder()
             .add_service(IdentityService::new(issuer, tokens).into_service())
+            // Proxies with an identity take their chain and ask about
+            // endpoints here, proving who they are.
+            .add_service(
+                PluginApi::new(state.clone())
+                    .authenticated(trust.clone())
+                    .into_service(),
+            )
+            .add_service(DestinationApi::new(state, trust).into_service())
             .serve_with_incoming(accept_tls(listener, tls))
             .await
             .context("serving the identity service")
@@ -294,7 +313,10 @@ async fn serve(args: &Args, state: watch::Receiver<Arc<State>>) -> anyhow::Resul
     };
     tracing::info!(addr = %listener.local_addr()?, %source, "listening");
     tonic::transport::Server::builder()
-        .add_service(PluginApi::new(state.clone()).into_service())
+        .add_optional_service(
+            args.plaintext_plugin_api
+                .then(|| PluginApi::new(state.clone()).into_service()),
+        )
         .add_service(
             DestinationApi::new(state.clone(), args.identity.trust_domain.clone()).into_service(),
         )

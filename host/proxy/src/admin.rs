@@ -77,13 +77,15 @@ impl Admin {
             "/ready" if self.shutdown.is_cancelled() => {
                 text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
             }
-            "/ready" if !self.plugins.ready() => text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "waiting for the plugin chain from the controller\n",
-            ),
+            // The certificate first: with an identity, the chain comes
+            // over mTLS, so it waits for the certificate too.
             "/ready" if self.identity.as_ref().is_some_and(|id| !id.is_ready()) => text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "waiting for a certificate from the identity service\n",
+            ),
+            "/ready" if !self.plugins.ready() => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "waiting for the plugin chain from the controller\n",
             ),
             "/ready" => text(StatusCode::OK, "ready\n"),
             "/metrics" => {

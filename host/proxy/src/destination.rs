@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use http::uri::Authority;
 use rustls::pki_types::ServerName;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use weft_api::destination::GetEndpointRequest;
 use weft_api::destination::destination_client::DestinationClient;
 
+use crate::control_plane::ControlPlane;
 use crate::errors::ProxyError;
 
 /// How long an answer is used before it is asked again (in the background:
@@ -88,14 +89,11 @@ struct Known {
 }
 
 impl Peers {
-    /// Asks the controller at `controller_addr` (connecting when first
-    /// needed, and again after it was away).
-    pub fn new(controller_addr: &str) -> Result<Arc<Self>, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(controller_addr.to_string())?
-            .connect_timeout(LOOKUP_TIMEOUT)
-            .connect_lazy();
+    /// Asks the controller (connecting when first needed, and again after
+    /// it was away).
+    pub fn new(controller: &ControlPlane) -> Result<Arc<Self>, tonic::transport::Error> {
         Ok(Arc::new(Self {
-            client: DestinationClient::new(channel),
+            client: DestinationClient::new(controller.connect_lazy()?),
             known: Mutex::default(),
         }))
     }

@@ -19,6 +19,7 @@ use weft_identity::{
 };
 
 use crate::config::IdentityConfig;
+use crate::control_plane::ControlPlane;
 
 /// What the rest of the proxy uses: its name, its current certificate and
 /// the anchors its peers chain to.
@@ -139,6 +140,22 @@ impl Certifier {
 
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// The controller over mTLS at the identity service's address, this
+    /// proxy presenting its certificate (once it has one).
+    pub fn control_plane(&self) -> ControlPlane {
+        let tls = weft_identity::client_config(
+            Some(self.identity.credentials.clone()),
+            &self.identity.anchors,
+            &[b"h2"],
+        )
+        .expect("a TLS 1.3 client configuration with ring");
+        ControlPlane::Mtls {
+            addr: self.service_addr.clone(),
+            server: self.service_name.clone(),
+            tls,
+        }
     }
 
     /// Runs until the process exits.

@@ -7,6 +7,7 @@ mod accept;
 pub mod admin;
 pub mod config;
 mod connect;
+mod control_plane;
 mod destination;
 pub mod detect;
 pub mod errors;
@@ -129,6 +130,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mut registry = Registry::default();
     let certifier = identity::Certifier::new(&config.identity, &mut registry)?;
     let identity = certifier.as_ref().map(|c| c.identity().clone());
+    // With an identity, the controller is reached over mTLS and hands out
+    // only this workload's chain.
+    let control_plane = match (&certifier, &config.controller_addr) {
+        (Some(certifier), Some(_)) => Some(certifier.control_plane()),
+        (None, Some(addr)) => Some(control_plane::ControlPlane::Plaintext(addr.clone())),
+        (_, None) => None,
+    };
     if let Some(certifier) = certifier {
         tokio::spawn(certifier.run());
     }
@@ -138,8 +146,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         Some(identity) => Some(Arc::new(tls::MeshTls::new(identity)?)),
         None => None,
     };
-    let peers = match &config.controller_addr {
-        Some(addr) => Some(destination::Peers::new(addr)?),
+    let peers = match &control_plane {
+        Some(controller) => Some(destination::Peers::new(controller)?),
         None => None,
     };
     let transport = TransportMetrics::register(&mut registry);
@@ -147,11 +155,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if let Some(plugin_metrics) = plugins.metrics() {
         registry.register_collector(Box::new(plugin_metrics));
     }
-    if let (Some(addr), Some(workload), Some(dir)) = (
-        config.controller_addr.clone(),
-        config.workload.clone(),
-        controller_dir,
-    ) {
+    if let (Some(addr), Some(workload), Some(dir)) =
+        (control_plane, config.workload.clone(), controller_dir)
+    {
         tokio::spawn(plugins::controller::follow(
             plugins.clone(),
             addr,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use weft_api::plugins::plugins_client::PluginsClient;
 use weft_api::plugins::{self as wire, GetModuleRequest, WatchChainRequest};
 use weft_plugins::{
@@ -20,10 +20,10 @@ use weft_plugins::{
 };
 
 use super::{Plugins, PluginsError};
+use crate::control_plane::ControlPlane;
 
 /// The largest module accepted from the controller.
 const MAX_MODULE_BYTES: usize = 64 * 1024 * 1024;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LAST_RETRY: Duration = Duration::from_secs(5);
 
@@ -80,7 +80,7 @@ enum SyncError {
 
 /// Follows the controller at `addr` for `workload`, until the process ends.
 /// Modules and the last chain are kept in `dir`.
-pub async fn follow(plugins: Arc<Plugins>, addr: String, workload: Workload, dir: PathBuf) {
+pub async fn follow(plugins: Arc<Plugins>, addr: ControlPlane, workload: Workload, dir: PathBuf) {
     let mut wait = FIRST_RETRY;
     loop {
         match sync(&plugins, &addr, &workload, &dir, &mut wait).await {
@@ -98,15 +98,12 @@ pub async fn follow(plugins: Arc<Plugins>, addr: String, workload: Workload, dir
 /// One stream: every chain the controller sends is fetched and installed.
 async fn sync(
     plugins: &Arc<Plugins>,
-    addr: &str,
+    addr: &ControlPlane,
     workload: &Workload,
     dir: &Path,
     wait: &mut Duration,
 ) -> Result<(), SyncError> {
-    let channel = Endpoint::from_shared(addr.to_string())?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .connect()
-        .await?;
+    let channel = addr.connect().await?;
     let mut client = PluginsClient::new(channel);
     let request = WatchChainRequest {
         namespace: workload.namespace.clone(),
