@@ -12,6 +12,7 @@ use weft_api::plugins::plugins_client::PluginsClient;
 use weft_identity::{CertificateRequest, SignedCertificate, TrustAnchors};
 use weft_tests::controller::{ExampleMesh, RunningController, identity_name};
 use weft_tests::mesh::weft;
+use weft_tests::proxy::RunningProxy;
 use weft_tests::relay::Relay;
 use weft_tests::{Demo, Metrics, closed_port, eventually, forge, http1};
 
@@ -258,19 +259,7 @@ async fn proxies_speak_mutual_tls_and_the_server_knows_who_called() {
         &format!("    app: backend{BACKEND_AUTHZ}"),
     );
     let controller = mesh.controller().await;
-    let backend_app = Demo::http("backend").spawn().await;
-    let backend = certified(
-        &mesh,
-        &controller,
-        "demo/backend",
-        "backend",
-        backend_app.addr,
-    )
-    .await;
-    // The network in front of backend's pod: the controller is told the
-    // relay's port is where backend's sidecar receives.
-    let wire = Relay::start(backend.inbound).await;
-    backend_at(&mesh, &controller, wire.addr).await;
+    let (_backend_app, backend, wire) = backend_behind_a_wire(&mesh, &controller).await;
     let app = certified(&mesh, &controller, "demo/app", "app", closed_port()).await;
     let load = certified(&mesh, &controller, "demo/load", "load", closed_port()).await;
 
@@ -412,17 +401,7 @@ async fn certificates_rotate_under_steady_mtls_traffic_without_a_failed_request(
         &[("WEFT_CONTROLLER_IDENTITY_ISSUANCE_LIFETIME", "12s")],
     )
     .await;
-    let backend_app = Demo::http("backend").spawn().await;
-    let backend = certified(
-        &mesh,
-        &controller,
-        "demo/backend",
-        "backend",
-        backend_app.addr,
-    )
-    .await;
-    let wire = Relay::start(backend.inbound).await;
-    backend_at(&mesh, &controller, wire.addr).await;
+    let (_backend_app, backend, wire) = backend_behind_a_wire(&mesh, &controller).await;
     let app = certified(&mesh, &controller, "demo/app", "app", closed_port()).await;
 
     let renewals = |metrics: Metrics| metrics.sum("identity_cert_refresh_count", &[]);
@@ -556,7 +535,7 @@ async fn certified(
     workload: &str,
     account: &str,
     app: std::net::SocketAddr,
-) -> weft_tests::proxy::RunningProxy {
+) -> RunningProxy {
     let sidecar = mesh.sidecar(controller, workload, app);
     controller
         .with_identity(sidecar, workload, account)
@@ -564,21 +543,24 @@ async fn certified(
         .await
 }
 
-/// Moves backend's pod (as the controller sees it) to `addr`'s port, and
-/// waits until the controller names `addr` as backend's.
-async fn backend_at(
+/// backend's app and its certified sidecar, with a relay standing for the
+/// network in front of its pod: the controller is told the relay's port is
+/// where backend's sidecar receives, and the answer awaited.
+async fn backend_behind_a_wire(
     mesh: &ExampleMesh,
     controller: &RunningController,
-    addr: std::net::SocketAddr,
-) {
+) -> (weft_tests::demo::RunningDemo, RunningProxy, Relay) {
+    let app = Demo::http("backend").spawn().await;
+    let sidecar = certified(mesh, controller, "demo/backend", "backend", app.addr).await;
+    let wire = Relay::start(sidecar.inbound).await;
     mesh.edit(
         "workloads.yaml",
         "containerPort: 4243",
-        &format!("containerPort: {}", addr.port()),
+        &format!("containerPort: {}", wire.addr.port()),
     );
-    expect_meshed_at(controller, addr, &identity_name("demo", "backend")).await;
+    expect_meshed_at(controller, wire.addr, &identity_name("demo", "backend")).await;
+    (app, sidecar, wire)
 }
-
 async fn expect_meshed_at(
     controller: &RunningController,
     addr: std::net::SocketAddr,
