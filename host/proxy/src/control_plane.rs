@@ -11,8 +11,11 @@ use std::time::Duration;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tonic::transport::{Channel, Endpoint};
+use weft_identity::Credentials;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often to look whether the first certificate has come.
+const CERTIFIED_POLL: Duration = Duration::from_millis(50);
 
 #[derive(Clone)]
 pub enum ControlPlane {
@@ -22,10 +25,22 @@ pub enum ControlPlane {
         /// The controller's identity.
         server: ServerName<'static>,
         tls: Arc<ClientConfig>,
+        /// What `tls` presents.
+        credentials: Credentials,
     },
 }
 
 impl ControlPlane {
+    /// Returns once the proxy can prove who it is (at once in the clear),
+    /// so that its first call is not refused for want of a certificate.
+    pub async fn certified(&self) {
+        if let Self::Mtls { credentials, .. } = self {
+            while !credentials.is_ready() {
+                tokio::time::sleep(CERTIFIED_POLL).await;
+            }
+        }
+    }
+
     /// A channel, connected now.
     pub async fn connect(&self) -> Result<Channel, tonic::transport::Error> {
         match self {
@@ -35,9 +50,9 @@ impl ControlPlane {
                     .connect()
                     .await
             }
-            Self::Mtls { addr, server, tls } => {
-                weft_api::tls::channel(addr.clone(), server.clone(), tls.clone()).await
-            }
+            Self::Mtls {
+                addr, server, tls, ..
+            } => weft_api::tls::channel(addr.clone(), server.clone(), tls.clone()).await,
         }
     }
 
@@ -47,7 +62,9 @@ impl ControlPlane {
             Self::Plaintext(addr) => Ok(Endpoint::from_shared(addr.clone())?
                 .connect_timeout(CONNECT_TIMEOUT)
                 .connect_lazy()),
-            Self::Mtls { addr, server, tls } => Ok(weft_api::tls::lazy_channel(
+            Self::Mtls {
+                addr, server, tls, ..
+            } => Ok(weft_api::tls::lazy_channel(
                 addr.clone(),
                 server.clone(),
                 tls.clone(),

@@ -155,6 +155,7 @@ impl Certifier {
             addr: self.service_addr.clone(),
             server: self.service_name.clone(),
             tls,
+            credentials: self.identity.credentials.clone(),
         }
     }
 

@@ -81,6 +81,7 @@ enum SyncError {
 /// Follows the controller at `addr` for `workload`, until the process ends.
 /// Modules and the last chain are kept in `dir`.
 pub async fn follow(plugins: Arc<Plugins>, addr: ControlPlane, workload: Workload, dir: PathBuf) {
+    addr.certified().await;
     let mut wait = FIRST_RETRY;
     loop {
         match sync(&plugins, &addr, &workload, &dir, &mut wait).await {
