@@ -103,6 +103,7 @@ impl PluginChain {
         mut plugins: Vec<LoadedPlugin>,
         metrics: Arc<PluginMetrics>,
     ) -> Result<Self, PluginFailure> {
+        let generation = metrics.next_generation();
         let contexts: Arc<[PluginContext]> = plugins
             .iter()
             .map(|p| PluginContext {
@@ -110,6 +111,7 @@ impl PluginChain {
                 shared: Default::default(),
                 memory_limit: p.spec.memory_limit_bytes,
                 metric_series_limit: p.spec.metric_series_limit,
+                metrics_generation: generation,
             })
             .collect();
         let mut slots = Vec::with_capacity(plugins.len());

@@ -22,6 +22,8 @@ pub struct PluginContext {
     pub shared: SharedState,
     pub memory_limit: usize,
     pub metric_series_limit: u32,
+    /// Which chain load registers its metrics (see `PluginMetrics`).
+    pub metrics_generation: u64,
 }
 
 pub struct State {
@@ -173,7 +175,9 @@ impl metrics::Host for State {
         help: String,
         labels: Vec<String>,
     ) -> Result<u32, String> {
-        self.metrics.register(&name, &help, labels, None)
+        let generation = self.plugin().metrics_generation;
+        self.metrics
+            .register(&name, &help, labels, None, generation)
     }
 
     fn register_histogram(
@@ -183,7 +187,9 @@ impl metrics::Host for State {
         labels: Vec<String>,
         buckets: Vec<f64>,
     ) -> Result<u32, String> {
-        self.metrics.register(&name, &help, labels, Some(buckets))
+        let generation = self.plugin().metrics_generation;
+        self.metrics
+            .register(&name, &help, labels, Some(buckets), generation)
     }
 
     fn series(&mut self, family: u32, values: Vec<String>) -> Result<u32, String> {

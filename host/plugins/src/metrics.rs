@@ -8,8 +8,16 @@
 //! overflow handle: its samples are dropped and counted in
 //! `weft_plugin_metric_series_dropped_total{plugin, family}`, so memory and
 //! `/metrics` stay bounded whatever the traffic.
+//!
+//! A new version of a plugin may define a family anew (other labels, another
+//! kind). Each chain load is a generation; the definition registered by the
+//! newest generation is the one rendered, and the older one is retired: the
+//! old chain's instances, still finishing requests during a swap, record
+//! into it unseen. Without this a changed definition would refuse the new
+//! chain, and the old version would go on serving.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use prometheus_client::collector::Collector;
@@ -53,6 +61,10 @@ struct FamilyEntry {
     help: String,
     label_names: Vec<String>,
     kind: Kind,
+    /// The newest chain load that registered this definition.
+    generation: u64,
+    /// Replaced by a newer definition of the same name: not rendered.
+    retired: bool,
 }
 
 #[derive(Debug)]
@@ -84,18 +96,27 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct PluginMetrics {
     inner: RwLock<Inner>,
+    generations: AtomicU64,
 }
 
 impl PluginMetrics {
+    /// A new chain load's generation, newer than every one before.
+    pub fn next_generation(&self) -> u64 {
+        self.generations.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// Registers a counter (`buckets: None`) or histogram family, or returns
     /// the existing one when it was registered the same way before (every
-    /// instance of a plugin registers at init).
+    /// instance of a plugin registers at init). A different definition of
+    /// a name replaces the rendered one when `generation` is at least as
+    /// new as the rendered one's.
     pub fn register(
         &self,
         name: &str,
         help: &str,
         label_names: Vec<String>,
         buckets: Option<Vec<f64>>,
+        generation: u64,
     ) -> Result<u32, String> {
         // prometheus-client appends `_total` to counters itself.
         let name = match buckets {
@@ -106,25 +127,43 @@ impl PluginMetrics {
         for label in &label_names {
             check_name(label).map_err(|e| format!("label {e}"))?;
         }
+        if let Some(buckets) = &buckets
+            && (buckets.is_empty() || buckets.windows(2).any(|w| w[0] >= w[1]))
+        {
+            return Err(format!("histogram `{name}` needs increasing buckets"));
+        }
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(id) = inner.families.iter().position(|f| f.name == name) {
-            let existing = &inner.families[id];
-            let same_kind = match (&existing.kind, &buckets) {
+        let families = &mut inner.families;
+        let rendered = families.iter().position(|f| f.name == name && !f.retired);
+        let same = families.iter().position(|f| {
+            let same_kind = match (&f.kind, &buckets) {
                 (Kind::Counter(_), None) => true,
                 (Kind::Histogram(_, b), Some(buckets)) => b[..] == buckets[..],
                 _ => false,
             };
-            if same_kind && existing.label_names == label_names {
-                return Ok(id as u32);
+            f.name == name && same_kind && f.label_names == label_names
+        });
+        let newest = rendered.is_none_or(|r| generation >= families[r].generation);
+        if let Some(id) = same {
+            families[id].generation = families[id].generation.max(generation);
+            // A newer chain going back to an earlier definition (a rollback).
+            if let Some(rendered) = rendered
+                && rendered != id
+                && newest
+            {
+                families[rendered].retired = true;
+                families[id].retired = false;
             }
-            return Err(format!("metric `{name}` is already registered differently"));
+            return Ok(id as u32);
+        }
+        if let Some(rendered) = rendered
+            && newest
+        {
+            families[rendered].retired = true;
         }
         let kind = match buckets {
             None => Kind::Counter(Family::default()),
             Some(buckets) => {
-                if buckets.is_empty() || buckets.windows(2).any(|w| w[0] >= w[1]) {
-                    return Err(format!("histogram `{name}` needs increasing buckets"));
-                }
                 let buckets: Arc<[f64]> = buckets.into();
                 Kind::Histogram(
                     Family::new_with_constructor(Buckets(buckets.clone())),
@@ -132,13 +171,15 @@ impl PluginMetrics {
                 )
             }
         };
-        inner.families.push(FamilyEntry {
+        families.push(FamilyEntry {
             name: name.to_string(),
             help: help.to_string(),
             label_names,
             kind,
+            generation,
+            retired: !newest,
         });
-        Ok(inner.families.len() as u32 - 1)
+        Ok(families.len() as u32 - 1)
     }
 
     /// The series of `family` with these label values. A new one counts
@@ -278,7 +319,7 @@ impl Collector for PluginMetrics {
             None,
             inner.dropped.metric_type(),
         )?)?;
-        for family in &inner.families {
+        for family in inner.families.iter().filter(|f| !f.retired) {
             match &family.kind {
                 Kind::Counter(f) => f.encode(encoder.encode_descriptor(
                     &family.name,

@@ -7,10 +7,10 @@ fn families_render_beside_the_proxys_own() {
     let metrics = Arc::new(PluginMetrics::default());
     let labels = vec!["direction".to_string()];
     let requests = metrics
-        .register("request_total", "Requests", labels.clone(), None)
+        .register("request_total", "Requests", labels.clone(), None, 1)
         .unwrap();
     assert_eq!(
-        metrics.register("request", "Requests", labels.clone(), None),
+        metrics.register("request", "Requests", labels.clone(), None, 1),
         Ok(requests)
     );
     let latency = metrics
@@ -19,6 +19,7 @@ fn families_render_beside_the_proxys_own() {
             "Latency",
             labels.clone(),
             Some(vec![1.0, 10.0]),
+            1,
         )
         .unwrap();
     let inbound = metrics
@@ -51,16 +52,58 @@ fn families_render_beside_the_proxys_own() {
 #[test]
 fn bad_registrations_are_refused() {
     let metrics = PluginMetrics::default();
-    assert!(metrics.register("tcp_open", "", vec![], None).is_err());
-    assert!(metrics.register("9lives", "", vec![], None).is_err());
+    assert!(metrics.register("tcp_open", "", vec![], None, 1).is_err());
+    assert!(metrics.register("9lives", "", vec![], None, 1).is_err());
     assert!(
         metrics
-            .register("h", "", vec![], Some(vec![2.0, 1.0]))
+            .register("h", "", vec![], Some(vec![2.0, 1.0]), 1)
             .is_err()
     );
-    let id = metrics.register("c", "", vec!["a".into()], None).unwrap();
-    assert!(metrics.register("c", "", vec!["b".into()], None).is_err());
+    let id = metrics
+        .register("c", "", vec!["a".into()], None, 1)
+        .unwrap();
     assert!(metrics.series("m", 10, id, vec![]).is_err());
+}
+
+#[test]
+fn a_newer_chain_may_define_a_family_anew_and_only_the_newest_renders() {
+    let metrics = Arc::new(PluginMetrics::default());
+    let (old, new) = (metrics.next_generation(), metrics.next_generation());
+    let v1 = metrics
+        .register("request", "", vec!["a".into()], None, old)
+        .unwrap();
+    let v2 = metrics
+        .register("request", "", vec!["a".into(), "b".into()], None, new)
+        .unwrap();
+    assert_ne!(v1, v2);
+    // The old chain, still finishing requests, registers again: it keeps
+    // its own family and the new one stays rendered.
+    assert_eq!(
+        metrics.register("request", "", vec!["a".into()], None, old),
+        Ok(v1)
+    );
+    let s1 = metrics.series("m", 10, v1, vec!["x".into()]).unwrap();
+    let s2 = metrics
+        .series("m", 10, v2, vec!["x".into(), "y".into()])
+        .unwrap();
+    metrics.counter_add(s1, 1);
+    metrics.counter_add(s2, 2);
+    let text = render(&metrics);
+    assert_eq!(lines_starting(&text, "request_total{"), 1, "{text}");
+    assert!(
+        text.contains("request_total{a=\"x\",b=\"y\"} 2\n"),
+        "{text}"
+    );
+
+    // A still newer chain going back to the first definition (a rollback).
+    let rollback = metrics.next_generation();
+    assert_eq!(
+        metrics.register("request", "", vec!["a".into()], None, rollback),
+        Ok(v1)
+    );
+    let text = render(&metrics);
+    assert_eq!(lines_starting(&text, "request_total{"), 1, "{text}");
+    assert!(text.contains("request_total{a=\"x\"} 1\n"), "{text}");
 }
 
 fn render(metrics: &Arc<PluginMetrics>) -> String {
@@ -79,7 +122,7 @@ fn lines_starting(text: &str, prefix: &str) -> usize {
 fn series_past_a_plugins_limit_are_dropped_and_counted() {
     let metrics = Arc::new(PluginMetrics::default());
     let requests = metrics
-        .register("request", "Requests", vec!["authority".into()], None)
+        .register("request", "Requests", vec!["authority".into()], None, 1)
         .unwrap();
     let latency = metrics
         .register(
@@ -87,6 +130,7 @@ fn series_past_a_plugins_limit_are_dropped_and_counted() {
             "Latency",
             vec!["authority".into()],
             Some(vec![1.0]),
+            1,
         )
         .unwrap();
     let mut kept = Vec::new();
@@ -136,7 +180,7 @@ fn series_past_a_plugins_limit_are_dropped_and_counted() {
 fn limits_are_per_plugin_and_existing_series_are_shared() {
     let metrics = Arc::new(PluginMetrics::default());
     let family = metrics
-        .register("request", "", vec!["authority".into()], None)
+        .register("request", "", vec!["authority".into()], None, 1)
         .unwrap();
     let first = metrics.series("a", 1, family, vec!["x".into()]).unwrap();
     let a_overflow = metrics.series("a", 1, family, vec!["y".into()]).unwrap();
@@ -163,7 +207,7 @@ fn limits_are_per_plugin_and_existing_series_are_shared() {
 fn overlong_label_values_are_dropped_not_kept() {
     let metrics = Arc::new(PluginMetrics::default());
     let family = metrics
-        .register("request", "", vec!["authority".into()], None)
+        .register("request", "", vec!["authority".into()], None, 1)
         .unwrap();
     let long = "h".repeat(MAX_SERIES_LABEL_BYTES + 1);
     let series = metrics.series("m", 100, family, vec![long]).unwrap();
@@ -185,7 +229,7 @@ fn overlong_label_values_are_dropped_not_kept() {
 fn the_proxys_own_names_are_reserved() {
     let metrics = PluginMetrics::default();
     let err = metrics
-        .register("weft_plugin_metric_series_dropped", "", vec![], None)
+        .register("weft_plugin_metric_series_dropped", "", vec![], None, 1)
         .unwrap_err();
     assert!(err.contains("reserved"), "{err}");
 }
