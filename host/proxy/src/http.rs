@@ -71,11 +71,7 @@ impl HttpProxy {
         chain: Option<&Arc<PluginChain>>,
         completing: &mut Option<hooks::Completing>,
     ) -> Result<Response<BoxBody>, ProxyError> {
-        if self.conn.direction == Direction::Inbound
-            && self.conn.client_id.is_none()
-            && self.proxy.requires_identity(self.conn.local_port)
-        {
-            self.proxy.count_refused_without_identity("http");
+        if self.proxy.refuses_unauthenticated(&self.conn, "http") {
             return Err(ProxyError::IdentityRequired {
                 port: self.conn.local_port,
             });

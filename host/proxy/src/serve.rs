@@ -125,14 +125,20 @@ impl Proxy {
         &self.tasks
     }
 
-    /// Whether the app asked that `port` take only meshed, authenticated
-    /// clients.
-    pub fn requires_identity(&self, port: u16) -> bool {
-        self.config.inbound_ports_require_identity.contains(port)
-    }
-
-    pub fn count_refused_without_identity(&self, protocol: &'static str) {
-        self.transport.refused_without_identity(protocol);
+    /// Whether `conn` is refused for want of a client identity: inbound,
+    /// unauthenticated, on a port the app asked to take only meshed
+    /// clients. A refusal is counted under `protocol` (`http` or `tcp`).
+    pub fn refuses_unauthenticated(&self, conn: &ConnectionInfo, protocol: &'static str) -> bool {
+        let refused = conn.direction == Direction::Inbound
+            && conn.client_id.is_none()
+            && self
+                .config
+                .inbound_ports_require_identity
+                .contains(conn.local_port);
+        if refused {
+            self.transport.refused_without_identity(protocol);
+        }
+        refused
     }
 }
 
@@ -287,12 +293,7 @@ where
         return;
     }
     // HTTP is refused request by request with a 403 (see `HttpProxy`).
-    if matches!(detected, Detected::Opaque(_))
-        && conn.direction == Direction::Inbound
-        && conn.client_id.is_none()
-        && proxy.requires_identity(conn.local_port)
-    {
-        proxy.count_refused_without_identity("tcp");
+    if matches!(detected, Detected::Opaque(_)) && proxy.refuses_unauthenticated(&conn, "tcp") {
         tracing::info!(%client, port = conn.local_port, "closing a connection without a client identity");
         return;
     }

@@ -3,9 +3,13 @@
 //! names, plus the fixed list below. `te: trailers` survives, since gRPC
 //! needs it end to end, and so does an upgrade the proxy is relaying.
 
+use std::net::SocketAddr;
+
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, Scheme};
 use http::{Request, Uri, Version};
+
+use crate::errors::ProxyError;
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
@@ -15,20 +19,18 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 const ORIG_PROTO: HeaderName = HeaderName::from_static("weft-orig-proto");
 
 /// Makes an HTTP/1 request into the HTTP/2 one that carries it to a peer
-/// proxy: the authority moves from `Host` into the URI (`:authority`).
-/// `fallback` is the authority when the request names none.
-pub fn to_mesh_h2<B>(req: &mut Request<B>, fallback: &str) -> Result<(), http::Error> {
+/// proxy: the authority it is routed by moves into the URI (`:authority`);
+/// one that names none gets the endpoint's address, `fallback`.
+pub fn to_mesh_h2<B>(req: &mut Request<B>, fallback: SocketAddr) -> Result<(), ProxyError> {
     let orig = match req.version() {
         Version::HTTP_2 => return Ok(()),
         Version::HTTP_10 => "HTTP/1.0",
         _ => "HTTP/1.1",
     };
-    let authority = match req.uri().authority() {
-        Some(authority) => authority.clone(),
-        None => match req.headers().get(header::HOST) {
-            Some(host) => Authority::try_from(host.as_bytes())?,
-            None => Authority::try_from(fallback)?,
-        },
+    let malformed = |e: http::Error| ProxyError::MalformedRequest(e.to_string());
+    let authority = match super::authority(req)? {
+        Some(authority) => authority,
+        None => Authority::try_from(fallback.to_string()).map_err(|e| malformed(e.into()))?,
     };
     let scheme = req.uri().scheme().cloned().unwrap_or(Scheme::HTTP);
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -36,7 +38,8 @@ pub fn to_mesh_h2<B>(req: &mut Request<B>, fallback: &str) -> Result<(), http::E
         .scheme(scheme)
         .authority(authority)
         .path_and_query(path)
-        .build()?;
+        .build()
+        .map_err(malformed)?;
     req.headers_mut().remove(header::HOST);
     req.headers_mut()
         .insert(ORIG_PROTO, HeaderValue::from_static(orig));
@@ -154,7 +157,7 @@ mod tests {
             .header("host", "backend.demo:8080")
             .body(())
             .unwrap();
-        to_mesh_h2(&mut req, "10.0.0.1:8080").unwrap();
+        to_mesh_h2(&mut req, "10.0.0.1:8080".parse().unwrap()).unwrap();
         assert_eq!(req.version(), Version::HTTP_2);
         assert_eq!(req.uri(), "http://backend.demo:8080/path?q=1");
         assert!(!req.headers().contains_key("host"));
@@ -167,7 +170,7 @@ mod tests {
             .uri("/")
             .body(())
             .unwrap();
-        to_mesh_h2(&mut bare, "10.0.0.1:8080").unwrap();
+        to_mesh_h2(&mut bare, "10.0.0.1:8080".parse().unwrap()).unwrap();
         assert_eq!(bare.uri(), "http://10.0.0.1:8080/");
         from_mesh_h2(&mut bare);
         assert_eq!(bare.version(), Version::HTTP_10);

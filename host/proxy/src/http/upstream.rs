@@ -78,25 +78,23 @@ impl Upstream {
     /// A connection for opaque TCP to `addr`: over mTLS with a transport
     /// header when a peer proxy receives there.
     pub async fn connect_opaque(&self, addr: SocketAddr) -> Result<UpstreamIo, ConnectError> {
-        match (&self.mesh, self.meshed(addr).await) {
-            (Some(mesh), Some(identity)) => {
-                self.connector
-                    .connect_tls(addr, &mesh.tls, &identity, Some(addr.port()))
-                    .await
-            }
-            _ => self.connector.connect(addr).await,
-        }
+        let identity = self.meshed(addr).await;
+        self.connect(addr, identity.as_ref(), Some(addr.port()))
+            .await
     }
 
+    /// Over mTLS to a peer proxy expected to be `identity`, else in the
+    /// clear; `transport_port` as for [`Connector::connect_tls`].
     async fn connect(
         &self,
         addr: SocketAddr,
         identity: Option<&ServerName<'static>>,
+        transport_port: Option<u16>,
     ) -> Result<UpstreamIo, ConnectError> {
         match (&self.mesh, identity) {
             (Some(mesh), Some(identity)) => {
                 self.connector
-                    .connect_tls(addr, &mesh.tls, identity, None)
+                    .connect_tls(addr, &mesh.tls, identity, transport_port)
                     .await
             }
             _ => self.connector.connect(addr).await,
@@ -127,8 +125,7 @@ impl Upstream {
                 Some(identity) if upgrade => self.send_meshed_upgrade(addr, identity, req).await,
                 Some(identity) => {
                     let mut req = req;
-                    headers::to_mesh_h2(&mut req, &addr.to_string())
-                        .map_err(|e| ProxyError::MalformedRequest(e.to_string()))?;
+                    headers::to_mesh_h2(&mut req, addr)?;
                     self.send_http2(addr, Some(identity), req).await
                 }
                 None if req.version() == Version::HTTP_2 => self.send_http2(addr, None, req).await,
@@ -196,7 +193,7 @@ impl Upstream {
         addr: SocketAddr,
         identity: Option<&ServerName<'static>>,
     ) -> Result<http1::SendRequest<BoxBody>, ProxyError> {
-        let io = self.connect(addr, identity).await?;
+        let io = self.connect(addr, identity, None).await?;
         let (sender, conn) = http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| ProxyError::upstream(addr, &e))?;
@@ -245,7 +242,7 @@ impl Upstream {
         (addr, identity): &Http2Key,
     ) -> Result<http2::SendRequest<BoxBody>, ProxyError> {
         let addr = *addr;
-        let io = self.connect(addr, identity.as_ref()).await?;
+        let io = self.connect(addr, identity.as_ref(), None).await?;
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .handshake(TokioIo::new(io))
