@@ -31,6 +31,9 @@ pub struct HttpArgs {
     /// services apart behind a proxy.
     #[arg(long, default_value = "demo")]
     name: String,
+    /// Milliseconds to wait before every answer, to play a slow replica.
+    #[arg(long, default_value_t = 0)]
+    delay_ms: u64,
 }
 
 pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
@@ -40,6 +43,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         name: args.name,
         header,
         flaky: Default::default(),
+        delay: Duration::from_millis(args.delay_ms),
     });
     let mut listener = Listener::bind(args.listen).await?;
     let builder = auto::Builder::new(TokioExecutor::new());

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -24,9 +25,14 @@ pub struct Service {
     pub name: String,
     pub header: HeaderValue,
     pub flaky: Mutex<HashMap<String, u32>>,
+    /// Added before every answer: a slow replica.
+    pub delay: Duration,
 }
 
 pub async fn respond(req: Request<Incoming>, service: &Service) -> Response<DemoBody> {
+    if !service.delay.is_zero() {
+        tokio::time::sleep(service.delay).await;
+    }
     let mut rsp = match Route::parse(req.uri().path()) {
         Route::Hello => text(StatusCode::OK, format!("hello from {}\n", service.name)),
         // The body goes back as it arrives: echoing a large upload must not

@@ -23,6 +23,11 @@ impl Demo {
         Self::with(&["http", "--name", name])
     }
 
+    /// The same, waiting `delay_ms` before every answer: a slow replica.
+    pub fn slow_http(name: &str, delay_ms: u64) -> Self {
+        Self::with(&["http", "--name", name, "--delay-ms", &delay_ms.to_string()])
+    }
+
     /// Echoes bytes until the client half-closes.
     pub fn tcp_echo() -> Self {
         Self::with(&["tcp-echo"])
