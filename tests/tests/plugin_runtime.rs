@@ -43,6 +43,7 @@ fn request(path: &str) -> RequestView {
         peer_identity: None,
         tls: false,
         backend: None,
+        destination_labels: Default::default(),
         timeout: None,
         attempt: 1,
         replayable: true,

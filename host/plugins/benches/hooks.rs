@@ -200,6 +200,7 @@ fn request() -> RequestView {
         peer_identity: None,
         tls: false,
         backend: None,
+        destination_labels: Default::default(),
         timeout: None,
         attempt: 1,
         replayable: false,

@@ -4,6 +4,7 @@
 //! store holds at most one of each, and the handle is that slot.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue};
@@ -29,6 +30,8 @@ pub struct RequestView {
     pub tls: bool,
     /// Set by routing or by a plugin's `set-backend`.
     pub backend: Option<String>,
+    /// The `dst_*` labels of the service endpoint that answered.
+    pub destination_labels: Arc<[(String, String)]>,
     /// Set by a plugin's `set-timeout-ms`.
     pub timeout: Option<Duration>,
     /// 1 for the first attempt, more after retries.
@@ -64,6 +67,7 @@ impl RequestView {
             peer_identity: self.peer_identity.clone(),
             tls: self.tls,
             backend: self.backend.clone(),
+            destination_labels: self.destination_labels.clone(),
             timeout: self.timeout,
             attempt: self.attempt,
             replayable: self.replayable,
@@ -195,6 +199,12 @@ impl HostRequest for State {
 
     fn backend(&mut self, _: Resource<RequestSlot>) -> Option<String> {
         self.req().and_then(|r| r.backend.clone())
+    }
+
+    fn destination_labels(&mut self, _: Resource<RequestSlot>) -> Vec<(String, String)> {
+        self.req()
+            .map(|r| r.destination_labels.to_vec())
+            .unwrap_or_default()
     }
 
     fn set_header(&mut self, _: Resource<RequestSlot>, name: String, value: String) {

@@ -11,12 +11,40 @@ pub struct Labels {
     pub tls: bool,
     pub client_id: String,
     pub backend: String,
+    pub destination: Destination,
     pub status: Option<u16>,
+}
+
+/// `dst_namespace`, `dst_service`, `dst_pod`, `dst_deployment` and
+/// `dst_serviceaccount` of the endpoint that answered, empty when unknown.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Destination(pub [String; 5]);
+
+impl Destination {
+    const NAMES: [&str; 5] = [
+        "dst_namespace",
+        "dst_service",
+        "dst_pod",
+        "dst_deployment",
+        "dst_serviceaccount",
+    ];
+
+    /// Picks the five from the labels the proxy knows of the endpoint.
+    pub fn from_labels(labels: Vec<(String, String)>) -> Self {
+        let mut destination = Self::default();
+        for (name, value) in labels {
+            if let Some(i) = Self::NAMES.iter().position(|n| *n == name) {
+                destination.0[i] = value;
+            }
+        }
+        destination
+    }
 }
 
 impl LabelSet for Labels {
     fn label_bytes(&self) -> usize {
-        self.authority.len() + self.client_id.len() + self.backend.len()
+        let destination: usize = self.destination.0.iter().map(String::len).sum();
+        self.authority.len() + self.client_id.len() + self.backend.len() + destination
     }
 }
 
@@ -32,8 +60,13 @@ mod tests {
             tls: true,
             client_id: "web.default.serviceaccount.identity.weft-system.cluster.local".to_string(),
             backend: "web-v2:8080".to_string(),
+            destination: Destination::from_labels(vec![
+                ("dst_pod".to_string(), "web-v2-6f7d9".to_string()),
+                ("dst_statefulset".to_string(), "ignored".to_string()),
+            ]),
             status: Some(200),
         };
-        assert_eq!(labels.label_bytes(), 16 + 61 + 11);
+        assert_eq!(labels.destination.0[2], "web-v2-6f7d9");
+        assert_eq!(labels.label_bytes(), 16 + 61 + 11 + 12);
     }
 }

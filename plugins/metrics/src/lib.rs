@@ -1,13 +1,16 @@
 //! Linkerd's golden HTTP metrics, with Linkerd's names and labels, so
 //! existing dashboards and queries work unchanged:
 //!
-//! - `request_total{direction, authority, tls, client_id, dst_backend}`
+//! - `request_total{direction, authority, tls, client_id, dst_backend,
+//!   dst_namespace, dst_service, dst_pod, dst_deployment, dst_serviceaccount}`
 //! - `response_total{…same…, status_code, classification}`
 //! - `response_latency_ms{…same…, status_code, classification}`
 //!
 //! `client_id` is the identity an inbound client proved with mTLS, empty
 //! otherwise. `dst_backend` is the backend a plugin (such as the traffic
-//! split) chose, empty when routing followed the authority.
+//! split) chose, empty when routing followed the authority. The other
+//! `dst_*` labels name the endpoint of a discovered service that answered
+//! an outbound request (empty inbound, and for plain addresses).
 //!
 //! Everything is counted in `on_complete`, once per request. A request that
 //! got no response counts in `response_total` as a `failure` with an empty
@@ -24,10 +27,10 @@ mod labels;
 use weft_plugin_sdk::metrics::{
     self, CounterFamily, CounterSeries, HistogramFamily, HistogramSeries, SeriesCache,
 };
-use weft_plugin_sdk::{Completion, Hooks, Plugin, Request, export_plugin};
+use weft_plugin_sdk::{Completion, Direction, Hooks, Plugin, Request, export_plugin};
 
 use classification::{classification, status_code_label, tls_label};
-use labels::Labels;
+use labels::{Destination, Labels};
 
 /// Linkerd's response latency buckets, in milliseconds.
 const LATENCY_BUCKETS_MS: [f64; 25] = [
@@ -35,13 +38,29 @@ const LATENCY_BUCKETS_MS: [f64; 25] = [
     1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 10000.0, 20000.0, 30000.0, 40000.0, 50000.0,
 ];
 
-const REQUEST_LABELS: [&str; 5] = ["direction", "authority", "tls", "client_id", "dst_backend"];
-const RESPONSE_LABELS: [&str; 7] = [
+const REQUEST_LABELS: [&str; 10] = [
     "direction",
     "authority",
     "tls",
     "client_id",
     "dst_backend",
+    "dst_namespace",
+    "dst_service",
+    "dst_pod",
+    "dst_deployment",
+    "dst_serviceaccount",
+];
+const RESPONSE_LABELS: [&str; 12] = [
+    "direction",
+    "authority",
+    "tls",
+    "client_id",
+    "dst_backend",
+    "dst_namespace",
+    "dst_service",
+    "dst_pod",
+    "dst_deployment",
+    "dst_serviceaccount",
     "status_code",
     "classification",
 ];
@@ -92,12 +111,18 @@ impl Plugin for GoldenMetrics {
     }
 
     fn on_complete(&self, req: &Request, completion: &Completion) {
+        let direction = req.direction();
+        let destination = match direction {
+            Direction::Outbound => Destination::from_labels(req.destination_labels()),
+            Direction::Inbound => Destination::default(),
+        };
         let labels = Labels {
-            direction: req.direction().as_str(),
+            direction: direction.as_str(),
             authority: req.authority().unwrap_or_default(),
             tls: req.tls(),
             client_id: req.peer_identity().unwrap_or_default(),
             backend: req.backend().unwrap_or_default(),
+            destination,
             status: completion.status,
         };
         match self
@@ -121,12 +146,18 @@ impl GoldenMetrics {
     fn series(&self, labels: &Labels) -> Result<Series, String> {
         let tls = tls_label(labels.tls);
         let status_code = status_code_label(labels.status);
+        let [namespace, service, pod, deployment, serviceaccount] = &labels.destination.0;
         let response_labels = [
             labels.direction,
             &labels.authority,
             tls,
             &labels.client_id,
             &labels.backend,
+            namespace,
+            service,
+            pod,
+            deployment,
+            serviceaccount,
             &status_code,
             classification(labels.status),
         ];

@@ -26,6 +26,7 @@ pub fn view(parts: http::request::Parts, conn: &ConnectionInfo) -> RequestView {
         peer_identity: conn.client_id.as_deref().map(str::to_owned),
         tls: conn.tls,
         backend: None,
+        destination_labels: Default::default(),
         timeout: None,
         attempt: 1,
         replayable: false,
