@@ -1,12 +1,15 @@
 //! `cargo xtask bench`: Weft side by side with Envoy, nginx and HAProxy on
 //! loopback, under the same loads, with the same CPU: each proxy alone on
 //! CPU 1, the load generators and the upstream (`weft-demo http`) on
-//! CPU 0. The upstream answered directly is the limit. The result is a
-//! Markdown table and its raw JSON in `docs/`.
+//! CPU 0. The upstream answered directly is the limit. Meshed pairs, two
+//! proxies in a row as between two pods, share CPU 1 and are counted
+//! together: Weft's in plaintext and over mTLS, Envoy's over mTLS. The
+//! result is a Markdown table and its raw JSON in `docs/`.
 
 mod environment;
 mod fixed_rate;
 mod h2load;
+mod handshakes;
 mod measure;
 mod peers;
 mod report;
@@ -22,7 +25,6 @@ pub use fixed_rate::{FixedRateArgs, generate as fixed_rate_generator};
 use crate::harness::processes::{
     Processes, catch_stop_signals, ensure_not_interrupted, pin_this_process,
 };
-use crate::harness::weft::AUTHORITY;
 use crate::harness::{self, CLIENT_CPU, Scratch, procfs};
 use crate::workspace;
 use measure::{Endpoint, Figures};
@@ -56,6 +58,14 @@ pub enum Target {
     EnvoyWasm,
     Nginx,
     Haproxy,
+    /// A client weft-proxy's outbound to a server weft-proxy's inbound, in
+    /// plaintext.
+    WeftPair,
+    /// The same, both proxies certified by weft-controller: mTLS and
+    /// HTTP/2 between them.
+    WeftMtlsPair,
+    /// Envoy to Envoy over mTLS and HTTP/2, client certificates required.
+    EnvoyMtlsPair,
 }
 
 impl Target {
@@ -69,6 +79,9 @@ impl Target {
             Self::EnvoyWasm => "envoy-wasm",
             Self::Nginx => "nginx",
             Self::Haproxy => "haproxy",
+            Self::WeftPair => "weft-pair",
+            Self::WeftMtlsPair => "weft-mtls-pair",
+            Self::EnvoyMtlsPair => "envoy-mtls-pair",
         }
     }
 
@@ -81,6 +94,9 @@ impl Target {
             Self::EnvoyWasm => "Envoy + 1 proxy-wasm filter (v8)",
             Self::Nginx => "nginx",
             Self::Haproxy => "HAProxy",
+            Self::WeftPair => "Weft → Weft, plaintext",
+            Self::WeftMtlsPair => "Weft → Weft, mTLS",
+            Self::EnvoyMtlsPair => "Envoy → Envoy, mTLS",
         }
     }
 }
@@ -157,17 +173,16 @@ fn measure_target(
             index,
         };
         let endpoint: Endpoint = peer.start(target, &mut processes)?;
-        harness::wait_for_200(&mut processes, endpoint.http1, AUTHORITY, "/")
-            .with_context(|| peer.log_tail(target))?;
+        harness::wait_for_200(&mut processes, endpoint.http1, &endpoint.authority, "/")
+            .map_err(|e| peer.with_logs(e))?;
         let meter = measure::Meter {
-            proxy: endpoint.pid,
+            proxies: &endpoint.pids,
             upstream: app.pid,
             clock_ticks,
+            handshakes: endpoint.handshakes.as_ref(),
         };
         let figures = measure::workloads(&endpoint, &meter, seconds, dir)?;
-        processes
-            .ensure_running()
-            .with_context(|| peer.log_tail(target))?;
+        processes.ensure_running().map_err(|e| peer.with_logs(e))?;
         Ok(figures)
     };
     attempt().map_err(|error| format!("{error:#}"))

@@ -1,15 +1,16 @@
 //! The three workloads against one started target, each with the CPU time
-//! and memory its proxy used meanwhile. A workload that fails is recorded
-//! with its reason and the next one still runs.
+//! and memory its proxy used meanwhile (both proxies', for a pair) and, for
+//! a meshed pair, the TLS handshakes its client proxy made. A workload that
+//! fails is recorded with its reason and the next one still runs.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Instant;
 
+use super::handshakes::Handshakes;
 use super::{fixed_rate, h2load};
 use crate::harness::processes::ensure_not_interrupted;
-use crate::harness::procfs::{self, RssSampler};
-use crate::harness::weft::AUTHORITY;
+use crate::harness::procfs::{self, CpuTicks, RssSampler};
 use crate::harness::wrk::{self, WrkReport};
 use crate::harness::{CLIENT_CPU, PROXY_CPU, WARM_UP_SECONDS};
 
@@ -47,6 +48,9 @@ pub struct Measurement {
     /// The same on the CPU the load generator and the upstream share: work
     /// there slows every row, the direct one included.
     pub others_on_load_cpu_pct: f64,
+    /// TLS handshakes the client proxy of a meshed pair made during the
+    /// run; None for a target without one.
+    pub handshakes: Option<u64>,
 }
 
 impl Measurement {
@@ -55,14 +59,25 @@ impl Measurement {
         self.others_on_load_cpu_pct
             .max(self.others_on_proxy_cpu_pct.unwrap_or(0.0))
     }
+
+    /// Handshakes per 10,000 requests answered.
+    pub fn handshakes_per_10k(&self) -> Option<f64> {
+        self.handshakes
+            .map(|count| count as f64 / self.load.requests.max(1) as f64 * 1e4)
+    }
 }
 
-/// A target ready for load: the process to account for (none when the
-/// client talks to the upstream directly) and where it listens.
+/// A target ready for load: the processes to account for (one proxy, both
+/// of a pair, none when the client talks to the upstream directly), where
+/// it listens and the authority its requests carry.
 pub struct Endpoint {
-    pub pid: Option<u32>,
+    pub pids: Vec<u32>,
     pub http1: SocketAddr,
     pub http2: SocketAddr,
+    /// What the client proxy of a pair routes by; `app.example` elsewhere.
+    pub authority: String,
+    /// Where a meshed pair's client proxy counts its handshakes.
+    pub handshakes: Option<Handshakes>,
 }
 
 /// One target's figures; a workload that failed holds its reason.
@@ -72,6 +87,9 @@ pub struct Figures {
     pub http1: Result<Measurement, String>,
     pub fixed_rate: Result<Measurement, String>,
     pub http2: Result<Measurement, String>,
+    /// Every handshake a meshed pair's client proxy made since it started,
+    /// read after the loads: readiness checks and warm-ups included.
+    pub handshakes_since_start: Option<u64>,
 }
 
 /// Runs every workload against `endpoint`, the closed-loop ones after a
@@ -82,42 +100,62 @@ pub fn workloads(
     seconds: u64,
     scratch: &Path,
 ) -> anyhow::Result<Figures> {
-    let rss_idle_kb = endpoint.pid.map(procfs::tree_rss_kb).transpose()?;
+    let rss_idle_kb = if endpoint.pids.is_empty() {
+        None
+    } else {
+        let trees: anyhow::Result<Vec<u64>> = endpoint
+            .pids
+            .iter()
+            .map(|&pid| procfs::tree_rss_kb(pid))
+            .collect();
+        Some(trees?.into_iter().sum())
+    };
+    let authority = endpoint.authority.as_str();
     let http1 = meter.measure(
-        || wrk::run(endpoint.http1, AUTHORITY, WARM_UP_SECONDS).map(drop),
-        || wrk::run(endpoint.http1, AUTHORITY, seconds).map(wrk_load),
+        || wrk::run(endpoint.http1, authority, WARM_UP_SECONDS).map(drop),
+        || wrk::run(endpoint.http1, authority, seconds).map(wrk_load),
     );
     ensure_not_interrupted()?;
     // Follows the HTTP/1.1 run: already warm.
     let fixed_rate = meter.measure(
         || Ok(()),
-        || fixed_rate::run(endpoint.http1, AUTHORITY, seconds),
+        || fixed_rate::run(endpoint.http1, authority, seconds),
     );
     ensure_not_interrupted()?;
     let log = scratch.join("h2load.log");
     let http2 = meter.measure(
-        || h2load::run(endpoint.http2, AUTHORITY, WARM_UP_SECONDS, &log).map(drop),
-        || h2load::run(endpoint.http2, AUTHORITY, seconds, &log),
+        || h2load::run(endpoint.http2, authority, WARM_UP_SECONDS, &log).map(drop),
+        || h2load::run(endpoint.http2, authority, seconds, &log),
     );
     ensure_not_interrupted()?;
+    // A counter that cannot be read leaves the loads' figures standing.
+    let handshakes_since_start = endpoint.handshakes.as_ref().and_then(|probe| {
+        probe
+            .count()
+            .inspect_err(|error| eprintln!("warning: counting handshakes: {error:#}"))
+            .ok()
+    });
     Ok(Figures {
         rss_idle_kb,
         http1,
         fixed_rate,
         http2,
+        handshakes_since_start,
     })
 }
 
-/// Reads a proxy's CPU time and memory around a load, and what processes
-/// other than the proxy, the upstream and this one did on both CPUs.
-pub struct Meter {
-    /// None when the client talks to the upstream directly.
-    pub proxy: Option<u32>,
+/// Reads the proxies' CPU time and memory around a load, and what processes
+/// other than the proxies, the upstream and this one did on both CPUs.
+pub struct Meter<'a> {
+    /// The proxy, or both of a pair, their CPU summed; none when the client
+    /// talks to the upstream directly.
+    pub proxies: &'a [u32],
     pub upstream: u32,
     pub clock_ticks: f64,
+    pub handshakes: Option<&'a Handshakes>,
 }
 
-impl Meter {
+impl Meter<'_> {
     /// Runs `warm_up`, then `load` with the proxy's CPU time and memory
     /// read around it. A run that shared the proxy's CPU with other work
     /// is run again, up to `ATTEMPTS` in all, and the quietest kept.
@@ -150,14 +188,13 @@ impl Meter {
     }
 
     fn metered(&self, load: &impl Fn() -> anyhow::Result<Load>) -> anyhow::Result<Measurement> {
-        let sampler = self.proxy.map(RssSampler::start);
+        let metered = !self.proxies.is_empty();
+        let sampler = metered.then(|| RssSampler::start(self.proxies));
+        let handshakes_before = self.handshakes.map(Handshakes::count).transpose()?;
         let started = Instant::now();
         let proxy_cpu_before = procfs::cpu_user_ticks(PROXY_CPU)?;
         let load_cpu_before = procfs::cpu_user_ticks(CLIENT_CPU)?;
-        let proxy_before = self
-            .proxy
-            .map(|pid| procfs::tree_cpu_ticks(pid).map(|ticks| (pid, ticks)))
-            .transpose()?;
+        let proxy_before = metered.then(|| self.proxy_ticks()).transpose()?;
         // User time that belongs on CPU 0: the upstream's, this process's
         // (the fixed-rate generator) and its waited children's (wrk, h2load).
         let ours = || -> anyhow::Result<u64> {
@@ -169,8 +206,12 @@ impl Meter {
         let load_cpu = procfs::cpu_user_ticks(CLIENT_CPU)?.saturating_sub(load_cpu_before);
         let proxy_cpu = procfs::cpu_user_ticks(PROXY_CPU)?.saturating_sub(proxy_cpu_before);
         let proxy_used = proxy_before
-            .map(|(pid, before)| procfs::tree_cpu_ticks(pid).map(|now| now.since(before)))
+            .map(|before| self.proxy_ticks().map(|now| now.since(before)))
             .transpose()?;
+        let handshakes = match (self.handshakes, handshakes_before) {
+            (Some(probe), Some(before)) => Some(probe.count()?.saturating_sub(before)),
+            _ => None,
+        };
         let window_ticks = (started.elapsed().as_secs_f64() * self.clock_ticks).max(1.0);
         let share = |ticks: u64| ticks as f64 / window_ticks * 100.0;
         Ok(Measurement {
@@ -182,7 +223,19 @@ impl Meter {
             others_on_proxy_cpu_pct: proxy_used
                 .map(|used| share(proxy_cpu.saturating_sub(used.user))),
             others_on_load_cpu_pct: share(load_cpu.saturating_sub(ours_used)),
+            handshakes,
         })
+    }
+
+    /// The proxies' CPU time, summed over their process trees.
+    fn proxy_ticks(&self) -> anyhow::Result<CpuTicks> {
+        let mut sum = CpuTicks::default();
+        for &pid in self.proxies {
+            let ticks = procfs::tree_cpu_ticks(pid)?;
+            sum.user += ticks.user;
+            sum.system += ticks.system;
+        }
+        Ok(sum)
     }
 }
 

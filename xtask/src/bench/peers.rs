@@ -1,6 +1,9 @@
 //! Starting each target in front of the upstream, pinned to the proxy CPU,
-//! from the configuration templates in `bench/`, with its files and log
-//! in a directory of its own.
+//! from the configuration templates in `bench/`, with its files and logs
+//! in a directory of its own. The meshed pairs are in `peers/`.
+
+mod envoy_pair;
+mod weft_pair;
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -13,7 +16,7 @@ use super::Target;
 use super::measure::Endpoint;
 use super::setup::Setup;
 use crate::harness::processes::{Processes, pinned};
-use crate::harness::weft::{self, SHIPPED_PLUGINS};
+use crate::harness::weft::{self, AUTHORITY, SHIPPED_PLUGINS};
 use crate::harness::{self, PROXY_CPU, free_ports, loopback, wait_for_200};
 
 const ENVOY_TEMPLATE: &str = include_str!("../../../bench/envoy.yaml");
@@ -36,9 +39,11 @@ impl Peer<'_> {
     pub fn start(&self, target: Target, processes: &mut Processes) -> anyhow::Result<Endpoint> {
         match target {
             Target::Direct => Ok(Endpoint {
-                pid: None,
+                pids: Vec::new(),
                 http1: self.app,
                 http2: self.app,
+                authority: AUTHORITY.into(),
+                handshakes: None,
             }),
             Target::Weft => self.weft(processes, None),
             Target::WeftPlugins => {
@@ -58,17 +63,31 @@ impl Peer<'_> {
             }
             Target::Nginx => self.nginx(processes),
             Target::Haproxy => self.haproxy(processes),
+            Target::WeftPair => self.weft_pair(processes, false),
+            Target::WeftMtlsPair => self.weft_pair(processes, true),
+            Target::EnvoyMtlsPair => self.envoy_pair(processes),
         }
     }
 
-    /// The end of the target's log, to explain a failure.
-    pub fn log_tail(&self, target: Target) -> String {
-        let log = self.log_path(target);
-        format!("{}'s log:\n{}", target.name(), harness::tail(&log))
+    /// `error`, then the end of every log in the target's directory: the
+    /// cause stays on the first line, which the tables quote.
+    pub fn with_logs(&self, error: anyhow::Error) -> anyhow::Error {
+        anyhow!("{error:#}\n{}", self.log_tail())
     }
 
-    fn log_path(&self, target: Target) -> PathBuf {
-        self.dir.join(format!("{}.log", target.name()))
+    fn log_tail(&self) -> String {
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(self.dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| Some(entry.ok()?.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+            .collect();
+        logs.sort();
+        let tails: Vec<String> = logs
+            .iter()
+            .map(|log| format!("{}:\n{}", log.display(), harness::tail(log)))
+            .collect();
+        tails.join("\n")
     }
 
     fn weft(&self, processes: &mut Processes, chain: Option<&Path>) -> anyhow::Result<Endpoint> {
@@ -82,9 +101,11 @@ impl Peer<'_> {
         .start(processes)?;
         // One listener detects HTTP/1.1 and HTTP/2.
         Ok(Endpoint {
-            pid: Some(proxy.pid),
+            pids: vec![proxy.pid],
             http1: proxy.inbound,
             http2: proxy.inbound,
+            authority: AUTHORITY.into(),
+            handshakes: None,
         })
     }
 
@@ -115,28 +136,30 @@ impl Peer<'_> {
             .arg(&config_path)
             .args(["--concurrency", "1", "--log-level", "warn"])
             // Envoys sharing a base id share memory for hot restarts.
-            .args(["--base-id", &self.envoy_base_id().to_string()]);
+            .args(["--base-id", &self.envoy_base_id(0).to_string()]);
         let target = if filter.is_some() {
             Target::EnvoyWasm
         } else {
             Target::Envoy
         };
-        let pid = self.spawn(processes, target, "envoy", &mut command)?;
+        let pid = self.spawn(processes, "envoy", target.name(), &mut command)?;
         let admin = loopback(admin);
         wait_for_200(processes, admin, &admin.to_string(), "/ready")
-            .with_context(|| self.log_tail(target))?;
+            .map_err(|e| self.with_logs(e))?;
         let listen = loopback(listen);
         Ok(Endpoint {
-            pid: Some(pid),
+            pids: vec![pid],
             http1: listen,
             http2: listen,
+            authority: AUTHORITY.into(),
+            handshakes: None,
         })
     }
 
     /// Apart from every other Envoy on the machine: ours by pid, and each
-    /// of ours by its position.
-    fn envoy_base_id(&self) -> u64 {
-        u64::from(std::process::id()) * 16 + self.index as u64
+    /// of ours by its position (a pair's two by `which`, 0 or 1).
+    fn envoy_base_id(&self, which: u64) -> u64 {
+        u64::from(std::process::id()) * 32 + self.index as u64 * 2 + which
     }
 
     fn nginx(&self, processes: &mut Processes) -> anyhow::Result<Endpoint> {
@@ -156,11 +179,13 @@ impl Peer<'_> {
         command
             .args(["-p", &prefix, "-e", &format!("{prefix}/error.log"), "-c"])
             .arg(&config_path);
-        let pid = self.spawn(processes, Target::Nginx, "nginx", &mut command)?;
+        let pid = self.spawn(processes, "nginx", "nginx", &mut command)?;
         Ok(Endpoint {
-            pid: Some(pid),
+            pids: vec![pid],
             http1: loopback(http1),
             http2: loopback(http2),
+            authority: AUTHORITY.into(),
+            handshakes: None,
         })
     }
 
@@ -178,11 +203,13 @@ impl Peer<'_> {
         let mut command = pinned(PROXY_CPU, "haproxy");
         // -db: stay in the foreground, one process.
         command.arg("-db").arg("-f").arg(&config_path);
-        let pid = self.spawn(processes, Target::Haproxy, "haproxy", &mut command)?;
+        let pid = self.spawn(processes, "haproxy", "haproxy", &mut command)?;
         Ok(Endpoint {
-            pid: Some(pid),
+            pids: vec![pid],
             http1: loopback(http1),
             http2: loopback(http2),
+            authority: AUTHORITY.into(),
+            handshakes: None,
         })
     }
 
@@ -192,15 +219,16 @@ impl Peer<'_> {
         Ok(path)
     }
 
-    /// Starts `command` with its output in the target's log; returns its pid.
+    /// Starts `command` with its output in `log`.log in the target's
+    /// directory; returns its pid.
     fn spawn(
         &self,
         processes: &mut Processes,
-        target: Target,
         name: &'static str,
+        log: &str,
         command: &mut Command,
     ) -> anyhow::Result<u32> {
-        let log_path = self.log_path(target);
+        let log_path = self.dir.join(format!("{log}.log"));
         let log =
             File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
         command.stdout(log.try_clone()?).stderr(log);
@@ -260,6 +288,24 @@ mod tests {
             (
                 ENVOY_TEMPLATE,
                 vec!["admin_port", "listen_port", "upstream_port", "wasm_filter"],
+            ),
+            (
+                envoy_pair::CLIENT_TEMPLATE,
+                vec![
+                    "admin_port",
+                    "listen_port",
+                    "server_port",
+                    "server_name",
+                    "cert_dir",
+                ],
+            ),
+            (
+                envoy_pair::SERVER_TEMPLATE,
+                vec!["admin_port", "listen_port", "upstream_port", "cert_dir"],
+            ),
+            (
+                weft_pair::MESH_TEMPLATE,
+                vec!["client_inbound_port", "server_inbound_port"],
             ),
         ];
         for (template, names) in templates {

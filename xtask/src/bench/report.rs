@@ -1,7 +1,9 @@
 //! The run as Markdown (`docs/benchmarks.md`) and raw JSON
 //! (`docs/benchmarks.json`): what was measured, on what, with which
 //! versions, and each target's figures with their ratio to HAProxy's and
-//! to Envoy's beside them.
+//! to Envoy's beside them; the meshed pairs also side by side (`pairs`).
+
+mod pairs;
 
 use std::fmt::Write;
 
@@ -120,6 +122,9 @@ impl Report {
             h2load::describe(self.seconds)
         );
         self.write_table(&mut out, |f| &f.http2, &HTTP2_COLUMNS);
+        if self.has_pairs() {
+            self.write_pairs(&mut out);
+        }
         let _ = writeln!(out, "\n## gRPC unary\n\n{}.", capitalised(GRPC_SKIPPED));
         write_notes(&mut out);
         out
@@ -158,15 +163,18 @@ impl Report {
         let _ = writeln!(
             out,
             "- **Setup**: loopback; each proxy alone on CPU {PROXY_CPU} with one worker \
-             (thread or process); the load generator and the upstream, `weft-demo http` \
-             (release), on CPU {CLIENT_CPU}. Every request is `GET /` with `Host: app.example`, \
+             (thread or process), the two proxies of a meshed pair together there; the load \
+             generator and the upstream, `weft-demo http` (release), on CPU {CLIENT_CPU}, and \
+             with them the weft-controller that certifies the Weft mTLS pair (idle while the \
+             load runs, not counted). Every request is `GET /` with `Host: app.example` (to a \
+             Weft pair, the server proxy's address, which the client proxy routes by), \
              answered 200 with a 15-byte body. {} s per load per target.",
             self.seconds
         );
         let _ = writeln!(
             out,
-            "- **Figures**: CPU is the proxy's utime + stime (its child processes' included) \
-             over the measured run, in CPU seconds per 10,000 requests answered. RSS idle is \
+            "- **Figures**: CPU is the proxy's utime + stime (its child processes' included; \
+             both proxies' for a pair) over the measured run, in CPU seconds per 10,000 requests answered. RSS idle is \
              read before any load; RSS under load is the largest sampled every 100 ms during \
              the run. ×HAProxy and ×Envoy divide the figure to their left by HAProxy's and \
              plain Envoy's: above 1 is more requests per second, or more CPU per request. \
@@ -270,7 +278,7 @@ impl Report {
             .iter()
             .map(|(program, version)| (program.to_string(), json!(version)))
             .collect();
-        json!({
+        let mut json = json!({
             "date": env.date,
             "command": self.command,
             "seconds_per_load": self.seconds,
@@ -291,7 +299,11 @@ impl Report {
                 "grpc": {"skipped": GRPC_SKIPPED},
             },
             "targets": self.results.iter().map(target_json).collect::<Vec<_>>(),
-        })
+        });
+        if self.has_pairs() {
+            json["pairs"] = self.pairs_json();
+        }
+        json
     }
 }
 
@@ -330,8 +342,17 @@ fn write_notes(out: &mut String) {
            `x-envoy-*` headers); its filter, `bench/envoy-filter`, reads the method, path and \
            authority, adds a header and counts each request and its latency in metrics, about \
            what Weft's four plugins do together.\n\
-         - Configurations: `bench/envoy.yaml`, `bench/nginx.conf`, `bench/haproxy.cfg`; Weft's \
-           plugin chain is the one `cargo xtask bench-plugins` measures."
+         - The meshed pairs run no plugins. Over mTLS, Weft's client proxy sends HTTP/1.1 \
+           requests over HTTP/2 with a `weft-orig-proto` header and the server proxy restores \
+           them; the Envoy pair does the same with a header of its own, so that both speak to \
+           the upstream what the load spoke. The Weft mTLS pair's certificates come from \
+           weft-controller's identity service, the Envoys' are made for the run (ECDSA P-256 \
+           both). In the tables above, a pair's ×HAProxy and ×Envoy set two proxies against \
+           one.\n\
+         - Configurations: `bench/envoy.yaml`, `bench/nginx.conf`, `bench/haproxy.cfg`, \
+           `bench/envoy-mtls-client.yaml`, `bench/envoy-mtls-server.yaml`, \
+           `bench/weft-mesh.yaml`; Weft's plugin chain is the one `cargo xtask bench-plugins` \
+           measures."
     );
 }
 
@@ -382,6 +403,7 @@ fn target_json(result: &TargetResult) -> Value {
             "name": target.name(),
             "label": target.label(),
             "rss_idle_kb": figures.rss_idle_kb,
+            "handshakes_since_start": figures.handshakes_since_start,
             "http1": measurement_json(&figures.http1),
             "fixed_rate": measurement_json(&figures.fixed_rate),
             "http2": measurement_json(&figures.http2),
@@ -405,6 +427,8 @@ fn measurement_json(measured: &Result<Measurement, String>) -> Value {
                 "rss_load_kb": measured.rss_load_kb,
                 "others_on_proxy_cpu_pct": measured.others_on_proxy_cpu_pct,
                 "others_on_load_cpu_pct": measured.others_on_load_cpu_pct,
+                "handshakes": measured.handshakes,
+                "handshakes_per_10k": measured.handshakes_per_10k(),
             })
         }
     }

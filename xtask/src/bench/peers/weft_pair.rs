@@ -1,0 +1,243 @@
+//! Two weft-proxies in a row, as between two meshed pods: the load enters
+//! the client proxy's outbound listener with the server proxy's inbound
+//! address as its authority, which is what the client routes by, and the
+//! server proxy hands each request to the upstream. In plaintext, or over
+//! mTLS: then weft-controller, serving a local mesh of the two pods written
+//! for the run, certifies both proxies and tells the client that a meshed
+//! pod receives at the server's address.
+
+use std::ffi::OsStr;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, ensure};
+
+use super::{Peer, render};
+use crate::bench::handshakes::Handshakes;
+use crate::bench::measure::Endpoint;
+use crate::harness::processes::{Processes, ensure_not_interrupted, pinned};
+use crate::harness::weft::{self, Listeners};
+use crate::harness::{self, CLIENT_CPU, POLL, READY_LIMIT, free_ports, loopback};
+
+pub(super) const MESH_TEMPLATE: &str = include_str!("../../../../bench/weft-mesh.yaml");
+const NAMESPACE: &str = "bench";
+/// The controller checks its state and writes the pods' tokens first.
+const CONTROLLER_READY_LIMIT: Duration = Duration::from_secs(60);
+
+/// One side of the pair: its pod, which is also its service account.
+#[derive(Clone, Copy)]
+enum Side {
+    Client,
+    Server,
+}
+
+impl Side {
+    fn pod(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Server => "server",
+        }
+    }
+
+    /// Its identity in the controller's default trust domain.
+    fn identity(self) -> String {
+        format!(
+            "{}.{NAMESPACE}.serviceaccount.identity.weft-system.cluster.local",
+            self.pod()
+        )
+    }
+}
+
+/// A started weft-controller: where proxies reach it and its state (the
+/// trust anchors it made, the pods' tokens).
+struct Controller {
+    plugin_api: SocketAddr,
+    identity: SocketAddr,
+    state: PathBuf,
+}
+
+impl Controller {
+    fn token(&self, side: Side) -> PathBuf {
+        self.state.join("tokens").join(NAMESPACE).join(side.pod())
+    }
+
+    /// What makes a proxy `side`'s certified sidecar, keeping what it
+    /// takes from the controller in `cache` (which it creates).
+    fn sidecar_env(&self, side: Side, cache: PathBuf) -> Vec<(&'static str, String)> {
+        let text = |path: PathBuf| path.to_string_lossy().into_owned();
+        vec![
+            (
+                "WEFT_PROXY_CONTROLLER_ADDR",
+                format!("http://{}", self.plugin_api),
+            ),
+            ("WEFT_PROXY_WORKLOAD", format!("{NAMESPACE}/{}", side.pod())),
+            ("WEFT_PROXY_PLUGIN_CACHE_DIR", text(cache)),
+            ("WEFT_PROXY_IDENTITY_LOCAL_NAME", side.identity()),
+            ("WEFT_PROXY_IDENTITY_TOKEN_FILE", text(self.token(side))),
+            (
+                "WEFT_PROXY_IDENTITY_TRUST_ANCHORS",
+                text(self.state.join("identity/ca.crt")),
+            ),
+            ("WEFT_PROXY_IDENTITY_SVC_ADDR", self.identity.to_string()),
+        ]
+    }
+}
+
+impl Peer<'_> {
+    pub(super) fn weft_pair(
+        &self,
+        processes: &mut Processes,
+        mtls: bool,
+    ) -> anyhow::Result<Endpoint> {
+        let ports = free_ports::<6>()?.map(loopback);
+        let listeners = |at: usize| Listeners {
+            inbound: ports[at],
+            outbound: ports[at + 1],
+            admin: ports[at + 2],
+        };
+        let (client, server) = (listeners(0), listeners(3));
+        let controller = if mtls {
+            Some(self.start_controller(processes, client, server)?)
+        } else {
+            None
+        };
+        let env = |side: Side| {
+            let cache = self.dir.join(format!("{}-cache", side.pod()));
+            controller.as_ref().map(|c| c.sidecar_env(side, cache))
+        };
+        let server = self.start_proxy(processes, Side::Server, server, env(Side::Server))?;
+        let client = self.start_proxy(processes, Side::Client, client, env(Side::Client))?;
+        let authority = server.inbound.to_string();
+        let handshakes = mtls.then_some(Handshakes::Weft {
+            admin: client.admin,
+        });
+        if let Some(handshakes) = &handshakes {
+            wait_for_mtls(processes, client.outbound, &authority, handshakes)
+                .map_err(|e| self.with_logs(e))?;
+        }
+        // One listener detects HTTP/1.1 and HTTP/2.
+        Ok(Endpoint {
+            pids: vec![client.pid, server.pid],
+            http1: client.outbound,
+            http2: client.outbound,
+            authority,
+            handshakes,
+        })
+    }
+
+    /// weft-controller on the load's CPU (it is idle while the load runs,
+    /// and not counted), serving the pair's pods; returned once it has
+    /// written their tokens.
+    fn start_controller(
+        &self,
+        processes: &mut Processes,
+        client: Listeners,
+        server: Listeners,
+    ) -> anyhow::Result<Controller> {
+        let binary = self
+            .setup
+            .controller
+            .as_ref()
+            .map_err(|reason| anyhow!("{reason}"))?;
+        let mesh = self.dir.join("mesh");
+        std::fs::create_dir_all(&mesh).with_context(|| format!("creating {}", mesh.display()))?;
+        let pods = render(
+            MESH_TEMPLATE,
+            &[
+                ("client_inbound_port", client.inbound.port().to_string()),
+                ("server_inbound_port", server.inbound.port().to_string()),
+            ],
+        )?;
+        let pods_path = mesh.join("workloads.yaml");
+        std::fs::write(&pods_path, pods)
+            .with_context(|| format!("writing {}", pods_path.display()))?;
+        let [plugin_api, identity] = free_ports()?.map(loopback);
+        let controller = Controller {
+            plugin_api,
+            identity,
+            state: self.dir.join("controller-state"),
+        };
+        let mut command = pinned(CLIENT_CPU, binary);
+        command
+            .env("WEFT_CONTROLLER_DIR", &mesh)
+            .env("WEFT_CONTROLLER_LISTEN_ADDR", plugin_api.to_string())
+            .env("WEFT_CONTROLLER_IDENTITY_LISTEN_ADDR", identity.to_string())
+            .env("WEFT_CONTROLLER_STATE_DIR", &controller.state)
+            .env("WEFT_LOG", "warn");
+        self.spawn(
+            processes,
+            "weft-controller",
+            "weft-controller",
+            &mut command,
+        )?;
+        for side in [Side::Client, Side::Server] {
+            wait_for_file(processes, &controller.token(side)).map_err(|e| self.with_logs(e))?;
+        }
+        Ok(controller)
+    }
+
+    fn start_proxy(
+        &self,
+        processes: &mut Processes,
+        side: Side,
+        listeners: Listeners,
+        env: Option<Vec<(&'static str, String)>>,
+    ) -> anyhow::Result<weft::RunningProxy> {
+        let log = self.dir.join(format!("{}.log", side.pod()));
+        let env = env.unwrap_or_default();
+        let env: Vec<(&str, &OsStr)> = env
+            .iter()
+            .map(|(name, value)| (*name, OsStr::new(value)))
+            .collect();
+        weft::Proxy {
+            bin: &self.setup.bin,
+            app: self.app,
+            chain: None,
+            log: &log,
+        }
+        .start_with(processes, listeners, &env)
+    }
+}
+
+/// The controller writes a pod's token once its issuer is loaded.
+fn wait_for_file(processes: &mut Processes, path: &Path) -> anyhow::Result<()> {
+    let deadline = Instant::now() + CONTROLLER_READY_LIMIT;
+    while !path.exists() {
+        processes.ensure_running()?;
+        ensure_not_interrupted()?;
+        ensure!(
+            Instant::now() < deadline,
+            "weft-controller did not write {} within {CONTROLLER_READY_LIMIT:?}",
+            path.display()
+        );
+        std::thread::sleep(POLL);
+    }
+    Ok(())
+}
+
+/// Sends requests through the pair until one has crossed it over mTLS. A
+/// first request the controller is slow to place goes in the clear, as the
+/// app sent it: the load must not.
+fn wait_for_mtls(
+    processes: &mut Processes,
+    outbound: SocketAddr,
+    authority: &str,
+    handshakes: &Handshakes,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + READY_LIMIT;
+    loop {
+        let status = harness::http_status(outbound, authority, "/").ok();
+        if status == Some(200) && handshakes.count()? > 0 {
+            return Ok(());
+        }
+        processes.ensure_running()?;
+        ensure_not_interrupted()?;
+        ensure!(
+            Instant::now() < deadline,
+            "the client proxy made no mTLS connection to the server proxy within \
+             {READY_LIMIT:?} (last answer: {status:?})"
+        );
+        std::thread::sleep(POLL * 2);
+    }
+}
