@@ -48,11 +48,15 @@ pub fn plugin(name: &str) -> WasmPlugin {
         .unwrap_or_else(|| panic!("no WasmPlugin {name} in the fixtures"))
 }
 
-/// Every object of the fixtures, as a relist delivers them.
+/// Every object of the fixtures, as a relist delivers them (pods last).
+/// The fixture cluster has no Services: the index's discovery tests have
+/// their own (`index/tests/discovery.yaml`).
 pub fn listed() -> Vec<Event> {
     vec![
         Event::Reset(Objects::Namespaces(namespaces())),
         Event::Reset(Objects::WasmPlugins(plugins())),
+        Event::Reset(Objects::Services(Vec::new())),
+        Event::Reset(Objects::EndpointSlices(Vec::new())),
         Event::Reset(Objects::Pods(pods())),
     ]
 }

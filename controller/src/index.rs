@@ -1,6 +1,7 @@
-//! The desired state of the mesh: fed Namespace, Pod and WasmPlugin
-//! events, it answers which plugins a workload runs and which meshed
-//! workload receives at an address. Pure and synchronous: sources (a
+//! The desired state of the mesh: fed Namespace, Pod, WasmPlugin, Service
+//! and EndpointSlice events, it answers which plugins a workload runs,
+//! which meshed workload receives at an address, and which endpoints are
+//! behind a Service's authority (`services`). Pure and synchronous: sources (a
 //! directory, Kubernetes watches) feed it, and the APIs to proxies read it.
 //!
 //! Selection rules:
@@ -23,10 +24,13 @@
 //! several share the IP (the local mesh runs every pod on 127.0.0.1), the
 //! one whose sidecar's `weft-inbound` port is `addr`'s port; otherwise none.
 
+mod authority;
 mod chain;
 mod endpoint;
 mod event;
+mod owner;
 mod plugin_state;
+mod services;
 #[cfg(test)]
 mod tests;
 
@@ -34,14 +38,25 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
+use weft_identity::{NameError, ServiceAccount, TrustDomain};
 
+pub use authority::{Authority, AuthorityError, ClusterDomain, ClusterDomainError, DEFAULT_PORT};
 pub use chain::{
     ChainError, ChainForWorkload, ConfigSource, Origin, ResolvedPlugin, WorkloadProblem,
 };
-pub use event::{Event, Objects, PluginRef, Resource, ResourceKey, UnreadablePlugin, WorkloadRef};
+pub use event::{
+    EndpointSliceRef, Event, Objects, PluginRef, Resource, ResourceKey, ServiceRef,
+    UnreadablePlugin, WorkloadRef,
+};
+pub use owner::{Owner, OwnerKind};
 pub use plugin_state::{PluginState, Serving};
+pub use services::{
+    EndpointPod, LOAD_BALANCER_ANNOTATIONS, LoadBalancer, SERVICE_NAME_LABEL, ServiceEndpoint,
+    ServiceEndpoints, ServiceProblem,
+};
 
 use endpoint::{PodEndpoint, Receivers};
+use services::{ServiceEntry, SliceEntry, service_entry, slice_entry};
 
 use crate::resources::PluginAnnotations;
 use crate::validate::{Rejection, ValidPlugin};
@@ -58,6 +73,8 @@ pub struct Index {
     /// The meshed pods of `pods` by address, kept in step with them.
     receivers: Receivers,
     plugins: BTreeMap<PluginRef, PluginState>,
+    services: BTreeMap<ServiceRef, ServiceEntry>,
+    slices: BTreeMap<EndpointSliceRef, SliceEntry>,
     revision: u64,
 }
 
@@ -72,6 +89,8 @@ struct PodEntry {
     service_account: String,
     /// `None` unless a client should expect its proxy at its addresses.
     endpoint: Option<PodEndpoint>,
+    /// Its workload, for metric labels.
+    owner: Option<Owner>,
 }
 
 impl Default for Index {
@@ -88,6 +107,8 @@ impl Index {
             pods: BTreeMap::new(),
             receivers: Receivers::default(),
             plugins: BTreeMap::new(),
+            services: BTreeMap::new(),
+            slices: BTreeMap::new(),
             revision: 0,
         }
     }
@@ -126,13 +147,29 @@ impl Index {
                 let state = PluginState::unreadable(&plugin, self.plugins.get(&plugin.plugin));
                 upsert(&mut self.plugins, plugin.plugin, state)
             }
+            Event::Applied(Resource::Service(service)) => match service_entry(&service) {
+                Some((key, entry)) => upsert(&mut self.services, key, entry),
+                None => false,
+            },
+            Event::Applied(Resource::EndpointSlice(slice)) => match slice_entry(&slice) {
+                Some((key, entry)) => upsert(&mut self.slices, key, entry),
+                None => false,
+            },
             Event::Deleted(ResourceKey::Namespace(name)) => self.namespaces.remove(&name).is_some(),
             Event::Deleted(ResourceKey::Pod(key)) => self.remove_pod(&key),
             Event::Deleted(ResourceKey::WasmPlugin(key)) => self.plugins.remove(&key).is_some(),
+            Event::Deleted(ResourceKey::Service(key)) => self.services.remove(&key).is_some(),
+            Event::Deleted(ResourceKey::EndpointSlice(key)) => self.slices.remove(&key).is_some(),
             Event::Reset(Objects::Namespaces(all)) => {
                 replace(&mut self.namespaces, all.iter().filter_map(namespace_entry))
             }
             Event::Reset(Objects::Pods(all)) => self.reset_pods(&all),
+            Event::Reset(Objects::Services(all)) => {
+                replace(&mut self.services, all.iter().filter_map(service_entry))
+            }
+            Event::Reset(Objects::EndpointSlices(all)) => {
+                replace(&mut self.slices, all.iter().filter_map(slice_entry))
+            }
             Event::Reset(Objects::WasmPlugins(all)) => {
                 // Each plugin's state follows its own previous one, so a
                 // relist that brings a refused version keeps the last good.
@@ -171,6 +208,19 @@ impl Index {
         self.pods
             .get(workload)
             .map(|entry| entry.service_account.as_str())
+    }
+
+    /// The identity `workload`'s proxy proves in `trust`, named after its
+    /// service account: `None` for a pod the index does not know, an error
+    /// for a service account that is not a DNS label (the identity service
+    /// refuses to certify it, so that proxy proves no identity).
+    pub fn identity(
+        &self,
+        workload: &WorkloadRef,
+        trust: &TrustDomain,
+    ) -> Option<Result<String, NameError>> {
+        let account = self.service_account(workload)?;
+        Some(ServiceAccount::new(&workload.namespace, account).map(|sa| trust.identity(&sa)))
     }
 
     /// A WasmPlugin's last verdict, the version it serves and its
@@ -396,6 +446,7 @@ fn pod_entry(pod: &Pod) -> Option<(WorkloadRef, PodEntry)> {
             .and_then(|spec| spec.service_account_name.clone())
             .unwrap_or_else(|| "default".to_string()),
         endpoint: PodEndpoint::of(pod),
+        owner: Owner::of(pod),
     };
     Some((WorkloadRef::of(pod)?, entry))
 }

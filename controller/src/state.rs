@@ -142,6 +142,9 @@ fn read_index(source: &mut DirectorySource, mut index: Index) -> Option<Index> {
             tracing::warn!(%plugin, %rejection, "WasmPlugin rejected");
         }
     }
+    for (service, problem) in index.service_problems() {
+        tracing::warn!(%service, %problem, "Service annotation ignored");
+    }
     Some(index)
 }
 

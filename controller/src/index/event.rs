@@ -5,7 +5,8 @@
 
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Serialize;
 
 use crate::resources::WasmPlugin;
@@ -24,6 +25,20 @@ pub struct PluginRef {
     pub name: String,
 }
 
+/// A Service, by namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ServiceRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// An EndpointSlice, by namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct EndpointSliceRef {
+    pub namespace: String,
+    pub name: String,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     Applied(Resource),
@@ -37,6 +52,8 @@ pub enum Resource {
     Namespace(Box<Namespace>),
     Pod(Box<Pod>),
     WasmPlugin(Box<WasmPlugin>),
+    Service(Box<Service>),
+    EndpointSlice(Box<EndpointSlice>),
     /// A version of a WasmPlugin that could be named but not read.
     UnreadableWasmPlugin(UnreadablePlugin),
 }
@@ -58,6 +75,8 @@ pub enum ResourceKey {
     Namespace(String),
     Pod(WorkloadRef),
     WasmPlugin(PluginRef),
+    Service(ServiceRef),
+    EndpointSlice(EndpointSliceRef),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -65,6 +84,8 @@ pub enum Objects {
     Namespaces(Vec<Namespace>),
     Pods(Vec<Pod>),
     WasmPlugins(Vec<WasmPlugin>),
+    Services(Vec<Service>),
+    EndpointSlices(Vec<EndpointSlice>),
 }
 
 impl WorkloadRef {
@@ -100,6 +121,38 @@ impl PluginRef {
     }
 }
 
+impl ServiceRef {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    pub fn of(service: &Service) -> Option<Self> {
+        Some(Self::new(
+            service.metadata.namespace.clone()?,
+            service.metadata.name.clone()?,
+        ))
+    }
+}
+
+impl EndpointSliceRef {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    pub fn of(slice: &EndpointSlice) -> Option<Self> {
+        Some(Self::new(
+            slice.metadata.namespace.clone()?,
+            slice.metadata.name.clone()?,
+        ))
+    }
+}
+
 impl fmt::Display for WorkloadRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.namespace, self.name)
@@ -107,6 +160,12 @@ impl fmt::Display for WorkloadRef {
 }
 
 impl fmt::Display for PluginRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+impl fmt::Display for ServiceRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.namespace, self.name)
     }
@@ -127,5 +186,17 @@ impl From<Pod> for Event {
 impl From<WasmPlugin> for Event {
     fn from(plugin: WasmPlugin) -> Self {
         Event::Applied(Resource::WasmPlugin(Box::new(plugin)))
+    }
+}
+
+impl From<Service> for Event {
+    fn from(service: Service) -> Self {
+        Event::Applied(Resource::Service(Box::new(service)))
+    }
+}
+
+impl From<EndpointSlice> for Event {
+    fn from(slice: EndpointSlice) -> Self {
+        Event::Applied(Resource::EndpointSlice(Box::new(slice)))
     }
 }

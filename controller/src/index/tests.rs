@@ -1,6 +1,8 @@
 //! Builders for the objects the index is fed, shared by the index tests.
 
+mod authority;
 mod changes;
+mod discovery;
 mod endpoints;
 mod refusals;
 mod selection;

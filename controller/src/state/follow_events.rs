@@ -3,7 +3,8 @@
 //! most once per `DEBOUNCE`, so a burst (a rollout, a relist) costs one
 //! build, and on a blocking thread, since module checks compile. Nothing is
 //! published until every kind has been listed once: a mesh whose pods are
-//! known but whose WasmPlugins are not yet would strip proxies' chains.
+//! known but whose WasmPlugins are not yet would strip proxies' chains, and
+//! one whose Services are not would tell proxies they do not exist.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use weft_plugins::Runtime;
 
 use super::State;
 use crate::fetch::Fetcher;
-use crate::index::{Event, Objects};
+use crate::index::{Event, Index, Objects};
 
 /// The least time between two builds, and the longest an event waits.
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -58,6 +59,7 @@ pub async fn follow_events(
                 building = None;
                 match built {
                     Ok(state) => {
+                        warn_new_service_problems(&publish.borrow().index, &state.index);
                         tracing::info!(
                             revision = state.index.revision(),
                             workloads = state.index.workloads().count(),
@@ -70,6 +72,18 @@ pub async fn follow_events(
                     Err(error) => tracing::error!(%error, "building the desired state failed"),
                 }
             }
+        }
+    }
+}
+
+/// Each Service problem once, when it appears.
+fn warn_new_service_problems(before: &Index, now: &Index) {
+    for (service, problem) in now.service_problems() {
+        if !before
+            .service_problems()
+            .any(|old| old == (service, problem))
+        {
+            tracing::warn!(%service, %problem, "Service annotation ignored");
         }
     }
 }
@@ -87,6 +101,8 @@ struct Listed {
     namespaces: bool,
     pods: bool,
     plugins: bool,
+    services: bool,
+    slices: bool,
 }
 
 impl Listed {
@@ -95,12 +111,14 @@ impl Listed {
             Event::Reset(Objects::Namespaces(_)) => self.namespaces = true,
             Event::Reset(Objects::Pods(_)) => self.pods = true,
             Event::Reset(Objects::WasmPlugins(_)) => self.plugins = true,
+            Event::Reset(Objects::Services(_)) => self.services = true,
+            Event::Reset(Objects::EndpointSlices(_)) => self.slices = true,
             Event::Applied(_) | Event::Deleted(_) => {}
         }
     }
 
     fn all(&self) -> bool {
-        self.namespaces && self.pods && self.plugins
+        self.namespaces && self.pods && self.plugins && self.services && self.slices
     }
 }
 

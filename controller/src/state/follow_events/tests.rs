@@ -131,8 +131,10 @@ async fn a_relist_drops_what_vanished() {
     follower.next().await;
 
     let mut events = listed();
-    if let Event::Reset(crate::index::Objects::Pods(pods)) = &mut events[2] {
-        pods.retain(|p| p.metadata.name.as_deref() != Some(WEB));
+    for event in &mut events {
+        if let Event::Reset(crate::index::Objects::Pods(pods)) = event {
+            pods.retain(|p| p.metadata.name.as_deref() != Some(WEB));
+        }
     }
     follower.send(events).await;
     let state = follower.next().await;
