@@ -1,5 +1,5 @@
-//! The Kubernetes source: watches on Namespaces, Pods and WasmPlugins feed
-//! the index through `state::follow_events`, and each WasmPlugin's status
+//! The Kubernetes source: watches on Namespaces, Pods, WasmPlugins,
+//! Services and EndpointSlices feed the index through `state::follow_events`, and each WasmPlugin's status
 //! is written back. The decisions live in `events` (watch events into
 //! index events) and `status` (what a plugin's status should say), pure and
 //! tested with real objects; the glue below talks to the API server, which
@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::{Timestamp, Unit};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
@@ -60,6 +61,20 @@ pub async fn follow_cluster(
     ));
     tokio::spawn(forward(
         watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+        events.clone(),
+    ));
+    tokio::spawn(forward(
+        watcher(
+            Api::<Service>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+        events.clone(),
+    ));
+    tokio::spawn(forward(
+        watcher(
+            Api::<EndpointSlice>::all(client.clone()),
+            watcher::Config::default(),
+        ),
         events.clone(),
     ));
     // The store keeps each WasmPlugin's observed status for the writer.

@@ -1,12 +1,13 @@
 //! The local directory source, the embedded default when there is no
 //! cluster: a directory of YAML (or JSON) files holding the same objects a
-//! cluster would (v1 Namespace, v1 Pod, weft.io/v1alpha1 WasmPlugin, and v1
-//! List of them, as `kubectl get -o yaml` prints), read into index events.
+//! cluster would (v1 Namespace, v1 Pod, weft.io/v1alpha1 WasmPlugin, v1
+//! Service, discovery.k8s.io/v1 EndpointSlice, and v1 List of them, as
+//! `kubectl get -o yaml` prints), read into index events.
 //!
 //! A bad document is reported with its file, number and line, and the rest
 //! still load; `DirectorySource` keeps, across reads, what a file that does
-//! not read (or briefly vanishes) held before. Local conveniences: a Pod or WasmPlugin without a namespace is
-//! in `default`; a namespace that objects use but no document declares exists
+//! not read (or briefly vanishes) held before. Local conveniences: a
+//! namespaced object without a namespace is in `default`; a namespace that objects use but no document declares exists
 //! without annotations; a WasmPlugin `url` of `./x` or `../x` is resolved
 //! against its file's directory.
 
@@ -18,7 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 pub use document::{Kind, ObjectKey};
@@ -38,6 +40,8 @@ pub struct Directory {
     pub namespaces: Vec<Namespace>,
     pub pods: Vec<Pod>,
     pub plugins: Vec<WasmPlugin>,
+    pub services: Vec<Service>,
+    pub endpoint_slices: Vec<EndpointSlice>,
     /// Documents (or files) that could not be read; the rest still were.
     pub errors: Vec<DocumentError>,
     /// WasmPlugins whose documents name them but do not read: the index
@@ -91,6 +95,8 @@ impl Directory {
                 .into_iter()
                 .map(|plugin| Event::Applied(Resource::UnreadableWasmPlugin(plugin))),
         );
+        events.push(Event::Reset(Objects::Services(self.services)));
+        events.push(Event::Reset(Objects::EndpointSlices(self.endpoint_slices)));
         events.push(Event::Reset(Objects::Pods(self.pods)));
         events
     }
@@ -242,6 +248,22 @@ impl Reader {
                 let namespace = default_namespace(&mut pod.metadata);
                 (key(Kind::Pod, namespace, name), Object::Pod(pod))
             }
+            Object::Service(mut service) => {
+                let name = required_name(&service.metadata)?;
+                let namespace = default_namespace(&mut service.metadata);
+                (
+                    key(Kind::Service, namespace, name),
+                    Object::Service(service),
+                )
+            }
+            Object::EndpointSlice(mut slice) => {
+                let name = required_name(&slice.metadata)?;
+                let namespace = default_namespace(&mut slice.metadata);
+                (
+                    key(Kind::EndpointSlice, namespace, name),
+                    Object::EndpointSlice(slice),
+                )
+            }
             Object::WasmPlugin(mut plugin) => {
                 let name = required_name(&plugin.metadata)?;
                 let namespace = default_namespace(&mut plugin.metadata);
@@ -281,6 +303,8 @@ impl Reader {
                 Object::Namespace(namespace) => directory.namespaces.push(*namespace),
                 Object::Pod(pod) => directory.pods.push(*pod),
                 Object::WasmPlugin(plugin) => directory.plugins.push(*plugin),
+                Object::Service(service) => directory.services.push(*service),
+                Object::EndpointSlice(slice) => directory.endpoint_slices.push(*slice),
             }
         }
         let declared: BTreeSet<String> = directory
@@ -293,6 +317,8 @@ impl Reader {
             .iter()
             .map(|pod| &pod.metadata)
             .chain(directory.plugins.iter().map(|p| &p.metadata))
+            .chain(directory.services.iter().map(|s| &s.metadata))
+            .chain(directory.endpoint_slices.iter().map(|s| &s.metadata))
             .filter_map(|metadata| metadata.namespace.clone())
             .collect();
         for name in used.difference(&declared) {

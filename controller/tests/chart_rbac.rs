@@ -4,7 +4,8 @@
 //! resource types themselves (group and plural), with no cluster.
 
 use k8s_openapi::api::authentication::v1::TokenReview;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::Resource;
 use serde::Deserialize;
@@ -47,6 +48,8 @@ fn the_cluster_role_grants_what_the_controller_watches_and_writes() {
         (Namespace::group(&()), Namespace::plural(&())),
         (Pod::group(&()), Pod::plural(&())),
         (WasmPlugin::group(&()), WasmPlugin::plural(&())),
+        (Service::group(&()), Service::plural(&())),
+        (EndpointSlice::group(&()), EndpointSlice::plural(&())),
     ];
     for (group, plural) in &watched {
         for verb in ["get", "list", "watch"] {

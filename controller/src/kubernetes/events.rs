@@ -4,10 +4,13 @@
 //! was down are dropped exactly then. A watch error is no event at all: the
 //! index keeps what it has until the next list.
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::watcher;
 
-use crate::index::{Event, Objects, PluginRef, Resource, ResourceKey, WorkloadRef};
+use crate::index::{
+    EndpointSliceRef, Event, Objects, PluginRef, Resource, ResourceKey, ServiceRef, WorkloadRef,
+};
 use crate::resources::WasmPlugin;
 
 /// A kind the index is fed: how one object, its key and a full list of it
@@ -97,5 +100,33 @@ impl Watched for WasmPlugin {
 
     fn reset(all: Vec<Self>) -> Objects {
         Objects::WasmPlugins(all)
+    }
+}
+
+impl Watched for Service {
+    fn applied(self) -> Event {
+        Event::Applied(Resource::Service(Box::new(self)))
+    }
+
+    fn key(&self) -> Option<ResourceKey> {
+        ServiceRef::of(self).map(ResourceKey::Service)
+    }
+
+    fn reset(all: Vec<Self>) -> Objects {
+        Objects::Services(all)
+    }
+}
+
+impl Watched for EndpointSlice {
+    fn applied(self) -> Event {
+        Event::Applied(Resource::EndpointSlice(Box::new(self)))
+    }
+
+    fn key(&self) -> Option<ResourceKey> {
+        EndpointSliceRef::of(self).map(ResourceKey::EndpointSlice)
+    }
+
+    fn reset(all: Vec<Self>) -> Objects {
+        Objects::EndpointSlices(all)
     }
 }

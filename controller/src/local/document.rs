@@ -5,7 +5,8 @@
 
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -25,6 +26,8 @@ pub(super) enum Object {
     Namespace(Box<Namespace>),
     Pod(Box<Pod>),
     WasmPlugin(Box<WasmPlugin>),
+    Service(Box<Service>),
+    EndpointSlice(Box<EndpointSlice>),
 }
 
 /// The kinds the source reads.
@@ -33,6 +36,8 @@ pub enum Kind {
     Namespace,
     Pod,
     WasmPlugin,
+    Service,
+    EndpointSlice,
 }
 
 /// An object by kind, namespace (empty for a Namespace) and name.
@@ -79,6 +84,8 @@ impl fmt::Display for Kind {
             Kind::Namespace => "Namespace",
             Kind::Pod => "Pod",
             Kind::WasmPlugin => "WasmPlugin",
+            Kind::Service => "Service",
+            Kind::EndpointSlice => "EndpointSlice",
         })
     }
 }
@@ -166,12 +173,17 @@ fn parse_object(value: Value) -> Result<Vec<Object>, Unreadable> {
         ("weft.io/v1alpha1", "WasmPlugin") => {
             Object::WasmPlugin(typed(value, Kind::WasmPlugin, strict)?)
         }
+        ("v1", "Service") => Object::Service(typed(value, Kind::Service, lenient)?),
+        ("discovery.k8s.io/v1", "EndpointSlice") => {
+            Object::EndpointSlice(typed(value, Kind::EndpointSlice, lenient)?)
+        }
         ("v1", "List") => return parse_list(value),
         _ => {
             return Err(Unreadable {
                 message: format!(
                     "{api_version} {kind} is not read here: the local source reads v1 \
-                     Namespace, v1 Pod, weft.io/v1alpha1 WasmPlugin and v1 List"
+                     Namespace, v1 Pod, weft.io/v1alpha1 WasmPlugin, v1 Service, \
+                     discovery.k8s.io/v1 EndpointSlice and v1 List"
                 ),
                 held: Held::Nothing,
             });
@@ -194,7 +206,9 @@ fn typed<T>(
             Some(name) if !name.is_empty() => {
                 let namespace = match kind {
                     Kind::Namespace => "",
-                    Kind::Pod | Kind::WasmPlugin => text("namespace").unwrap_or(DEFAULT_NAMESPACE),
+                    Kind::Pod | Kind::WasmPlugin | Kind::Service | Kind::EndpointSlice => {
+                        text("namespace").unwrap_or(DEFAULT_NAMESPACE)
+                    }
                 };
                 Held::Object {
                     key: ObjectKey {

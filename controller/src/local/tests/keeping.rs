@@ -1,12 +1,12 @@
 //! What the source keeps across reads: a WasmPlugin that does not read
 //! keeps its last version (and the index refuses the new one), a file that
 //! does not read keeps what it held, and a file that vanishes keeps its
-//! objects until it stays gone.
+//! objects until it stays gone; Services and EndpointSlices as any other.
 
 use std::fs;
 
 use super::*;
-use crate::index::{Index, PluginRef, WorkloadProblem, WorkloadRef};
+use crate::index::{Authority, Index, PluginRef, WorkloadProblem, WorkloadRef};
 use crate::resources::PluginPhase;
 use crate::validate::RejectReason;
 
@@ -212,4 +212,73 @@ fn an_unreadable_directory_changes_nothing_remembered() {
     fs::rename(&moved, &dir.0).unwrap();
     fs::write(dir.0.join("plugins.yaml"), "kind: [").unwrap();
     assert_eq!(plugin_names(&source.read().unwrap()), ["authz"]);
+}
+
+const SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  ports:
+  - port: 80
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  labels:
+    kubernetes.io/service-name: web
+addressType: IPv4
+ports:
+- port: 8080
+endpoints:
+- addresses: [10.244.1.12]
+";
+
+fn web_endpoints(index: &Index) -> Option<Vec<String>> {
+    let authority = Authority::parse("web.default.svc.cluster.local", &Default::default());
+    let found = index.destination(&authority.unwrap())?;
+    Some(found.endpoints.iter().map(|e| e.addr.to_string()).collect())
+}
+
+#[test]
+fn services_and_slices_are_kept_like_the_rest() {
+    let dir = mesh(AUTHZ);
+    let path = dir.write("services.yaml", SERVICE);
+    let mut source = DirectorySource::new(&dir.0);
+    let mut index = Index::default();
+    let directory = source.read().unwrap();
+    assert_eq!(directory.errors, []);
+    assert_eq!(
+        (directory.services.len(), directory.endpoint_slices.len()),
+        (1, 1)
+    );
+    apply(&mut index, directory);
+    assert_eq!(web_endpoints(&index).unwrap(), ["10.244.1.12:8080"]);
+
+    // A slice whose endpoints do not read keeps its last version.
+    dir.write(
+        "services.yaml",
+        &SERVICE.replace("- addresses: [10.244.1.12]", "- addresses: 10.244.1.13"),
+    );
+    let directory = source.read().unwrap();
+    assert!(
+        messages(&directory)[0].contains("endpoints[0].addresses"),
+        "{:?}",
+        directory.errors
+    );
+    assert_eq!(directory.kept[0].objects[0].kind, Kind::EndpointSlice);
+    apply(&mut index, directory);
+    assert_eq!(web_endpoints(&index).unwrap(), ["10.244.1.12:8080"]);
+
+    // Not YAML: the file keeps the Service too.
+    dir.write("services.yaml", &format!("{SERVICE}  bad: [\n"));
+    apply(&mut index, source.read().unwrap());
+    assert_eq!(web_endpoints(&index).unwrap(), ["10.244.1.12:8080"]);
+
+    // Read whole again without the slice: the Service has no endpoints.
+    let service_only = SERVICE.split("---").next().unwrap();
+    fs::write(&path, service_only).unwrap();
+    apply(&mut index, source.read().unwrap());
+    assert_eq!(web_endpoints(&index), Some(vec![]));
 }
