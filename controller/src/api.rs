@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status};
 use weft_api::plugins::plugins_server::{Plugins, PluginsServer};
 use weft_api::plugins::{self as wire, GetModuleRequest, ModuleChunk, WatchChainRequest};
 
-use weft_identity::{ServiceAccount, TrustDomain};
+use weft_identity::TrustDomain;
 
 use crate::identity::ClientIdentity;
 use crate::index::{ChainError, ResolvedPlugin, WorkloadRef};
@@ -74,13 +74,12 @@ impl PluginApi {
         let Some(workload) = workload else {
             return Ok(());
         };
-        let state = self.state.borrow();
-        let account = state
+        let expected = self
+            .state
+            .borrow()
             .index
-            .service_account(workload)
-            .ok_or_else(|| Status::not_found(format!("no workload {workload}")))?;
-        let expected = ServiceAccount::new(&workload.namespace, account)
-            .map(|account| trust.identity(&account))
+            .identity(workload, trust)
+            .ok_or_else(|| Status::not_found(format!("no workload {workload}")))?
             .map_err(|error| Status::failed_precondition(error.to_string()))?;
         if caller != expected {
             return Err(Status::permission_denied(format!(
@@ -190,11 +189,11 @@ impl Plugins for PluginApi {
     }
 }
 
-/// Counts one stream in `PluginApi::live_streams` while it lives.
-struct LiveStream(Arc<watch::Sender<usize>>);
+/// Counts one stream in a `live_streams` count while it lives.
+pub(crate) struct LiveStream(Arc<watch::Sender<usize>>);
 
 impl LiveStream {
-    fn new(streams: Arc<watch::Sender<usize>>) -> Self {
+    pub(crate) fn new(streams: Arc<watch::Sender<usize>>) -> Self {
         streams.send_modify(|n| *n += 1);
         LiveStream(streams)
     }

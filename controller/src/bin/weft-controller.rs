@@ -1,5 +1,6 @@
 //! `weft-controller`: serves the plugin and destination APIs to proxies
-//! from a directory of resources (Namespaces, Pods, WasmPlugins as YAML),
+//! from a directory of resources (Namespaces, Pods, WasmPlugins, Services
+//! and EndpointSlices as YAML),
 //! following its changes, or from a Kubernetes cluster's watches.
 
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use weft_controller::identity::{
     CONTROLLER_ACCOUNT, IdentityService, Issuer, IssuerFiles, Lifetimes, LocalTokens, SharedIssuer,
     TokenVerifier, accept_tls, keep_certified, write_pod_tokens,
 };
+use weft_controller::index::ClusterDomain;
 use weft_controller::inspect::InspectApi;
 use weft_controller::kubernetes::follow_cluster;
 use weft_controller::modules::Modules;
@@ -56,6 +58,14 @@ struct Args {
         action = clap::ArgAction::Set
     )]
     plaintext_plugin_api: bool,
+    /// The DNS suffix of the cluster's Services: the Destination API
+    /// answers for `name.ns.svc.<domain>`.
+    #[arg(
+        long,
+        env = "WEFT_CONTROLLER_CLUSTER_DOMAIN",
+        default_value = "cluster.local"
+    )]
+    cluster_domain: ClusterDomain,
     /// Log filter in `tracing` syntax.
     #[arg(long, env = "WEFT_LOG", default_value = "info")]
     log: String,
@@ -229,6 +239,7 @@ async fn start_identity(
         .await
         .with_context(|| format!("binding {}", id.identity_listen))?;
     tracing::info!(identity_addr = %listener.local_addr()?, "serving identity");
+    let cluster_domain = args.cluster_domain.clone();
     Ok(async move {
         tonic::transport::Server::builder()
             .add_service(IdentityService::new(issuer, tokens).into_service())
@@ -239,7 +250,11 @@ async fn start_identity(
                     .authenticated(trust.clone())
                     .into_service(),
             )
-            .add_service(DestinationApi::new(state, trust).into_service())
+            .add_service(
+                DestinationApi::new(state, trust)
+                    .cluster_domain(cluster_domain)
+                    .into_service(),
+            )
             .serve_with_incoming(accept_tls(listener, tls))
             .await
             .context("serving the identity service")
@@ -318,7 +333,9 @@ async fn serve(args: &Args, state: watch::Receiver<Arc<State>>) -> anyhow::Resul
                 .then(|| PluginApi::new(state.clone()).into_service()),
         )
         .add_service(
-            DestinationApi::new(state.clone(), args.identity.trust_domain.clone()).into_service(),
+            DestinationApi::new(state.clone(), args.identity.trust_domain.clone())
+                .cluster_domain(args.cluster_domain.clone())
+                .into_service(),
         )
         .add_service(InspectApi::new(state).into_service())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown())

@@ -1,5 +1,7 @@
 //! The Destination API over a real gRPC connection on loopback.
 
+mod get;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
