@@ -1,13 +1,14 @@
 //! The example mesh in `examples/mesh/` loads cleanly, its plugins are the
 //! ones docs/plugins.md documents, its workloads get the chains its
-//! comments promise, and each sidecar's inbound address names its pod.
+//! comments promise, each sidecar's inbound address names its pod, and each
+//! Service's name gives its pod's sidecar.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use weft_api::destination::ProtocolHint;
-use weft_controller::destination::endpoint;
-use weft_controller::index::{ConfigSource, Index, Origin, WorkloadRef};
+use weft_api::destination::{LoadBalancer, ProtocolHint};
+use weft_controller::destination::{endpoint, endpoint_set};
+use weft_controller::index::{Authority, ClusterDomain, ConfigSource, Index, Origin, WorkloadRef};
 use weft_controller::local::{Directory, read_dir};
 use weft_controller::module_source::ModuleSource;
 use weft_identity::TrustDomain;
@@ -93,6 +94,33 @@ fn each_sidecar_s_inbound_address_names_its_pod() {
     let discard = "127.0.0.1:9".parse().unwrap();
     let answer = endpoint(&index, &trust, "127.0.0.1:9".into(), discard);
     assert_eq!(answer.identity, "", "no sidecar receives on :9");
+}
+
+#[test]
+fn each_service_s_name_gives_its_pod_s_sidecar() {
+    let index = index();
+    let trust = TrustDomain::default();
+    for (authority, address, pod) in [
+        (
+            "backend.demo.svc.cluster.local:8081",
+            "127.0.0.1:4243",
+            "backend",
+        ),
+        ("app.demo.svc.cluster.local:8080", "127.0.0.1:4143", "app"),
+    ] {
+        let authority = Authority::parse(authority, &ClusterDomain::default()).unwrap();
+        let set = endpoint_set(&index, &trust, &authority).expect(pod);
+        let addrs: Vec<&str> = set.addrs.keys().map(String::as_str).collect();
+        assert_eq!(addrs, [address], "{pod}");
+        let addr = &set.addrs[address];
+        assert_eq!(
+            addr.identity,
+            format!("{pod}.demo.serviceaccount.identity.weft-system.cluster.local")
+        );
+        assert_eq!(addr.metric_labels["pod"], pod);
+        assert_eq!(set.load_balancer, LoadBalancer::Ewma, "{pod}");
+    }
+    assert_eq!(index.service_problems().count(), 0);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `weft`: asks the controller what the mesh runs. `weft workloads` lists
 //! each workload's plugins and versions; `weft plugins` lists every
 //! WasmPlugin and, for one that was rejected, why; `weft endpoint` says what
-//! a proxy connecting to an address would be told.
+//! a proxy connecting to an address would be told, and `weft endpoints` what
+//! a proxy balancing over a Service's authority would be given.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -10,7 +11,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tonic::transport::Channel;
 use weft_api::destination::destination_client::DestinationClient;
-use weft_api::destination::{Endpoint, GetEndpointRequest, ProtocolHint};
+use weft_api::destination::update::Update as UpdateKind;
+use weft_api::destination::{
+    Endpoint, GetDestination, GetEndpointRequest, LoadBalancer, ProtocolHint, WeightedAddrSet,
+};
 use weft_api::inspect::inspect_client::InspectClient;
 use weft_api::inspect::{ListPluginsRequest, ListWorkloadsRequest, Plugins, Workloads};
 
@@ -44,6 +48,13 @@ enum Command {
     Endpoint {
         /// `ip:port` (`[ip]:port` for IPv6).
         address: SocketAddr,
+    },
+    /// The endpoints behind a Service's authority, as a proxy balancing
+    /// over it is first told them. Exits with 2 when no Service has it.
+    Endpoints {
+        /// `name.ns.svc.<cluster domain>[:port]` or `clusterIP:port`; the
+        /// port defaults to 80.
+        authority: String,
     },
 }
 
@@ -87,6 +98,25 @@ async fn main() -> anyhow::Result<ExitCode> {
             let endpoint = destination.get_endpoint(request).await?.into_inner();
             print!("{}", render_endpoint(&endpoint));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Endpoints { authority } => {
+            let mut destination = DestinationClient::new(controller);
+            let mut updates = destination
+                .get(GetDestination { authority })
+                .await?
+                .into_inner();
+            let first = updates
+                .message()
+                .await?
+                .and_then(|update| update.update)
+                .context("the controller ended the stream without an update")?;
+            let (text, exists) = render_first_update(first)?;
+            print!("{text}");
+            Ok(if exists {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
     }
 }
@@ -142,21 +172,88 @@ fn render_endpoint(endpoint: &Endpoint) -> String {
         Ok(ProtocolHint::Unspecified) => "as the app speaks".to_string(),
         Err(_) => format!("unknown ({})", endpoint.protocol_hint),
     };
-    let mut labels: Vec<String> = endpoint
-        .metric_labels
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
-    labels.sort();
-    let labels = if labels.is_empty() {
-        "(none)".to_string()
-    } else {
-        labels.join(" ")
-    };
+    let labels = labels(&endpoint.metric_labels);
     format!(
         "address:  {}\nidentity: {identity}\nprotocol: {protocol}\nlabels:   {labels}\n",
         endpoint.address
     )
+}
+
+/// What a proxy is first told of an authority, and whether a Service has it.
+fn render_first_update(first: UpdateKind) -> anyhow::Result<(String, bool)> {
+    Ok(match first {
+        UpdateKind::Add(set) => (render_endpoints(&set), true),
+        UpdateKind::NoEndpoints(none) if none.exists => ("no endpoints\n".to_string(), true),
+        UpdateKind::NoEndpoints(_) => ("no such service\n".to_string(), false),
+        UpdateKind::Remove(_) => anyhow::bail!("the controller's first update removes endpoints"),
+    })
+}
+
+/// One line for the set (balancer, labels), then a table of endpoints.
+fn render_endpoints(set: &WeightedAddrSet) -> String {
+    let balancer = match LoadBalancer::try_from(set.load_balancer) {
+        Ok(LoadBalancer::Unspecified | LoadBalancer::Ewma) => "ewma".to_string(),
+        Ok(LoadBalancer::P2c) => "p2c".to_string(),
+        Ok(LoadBalancer::RoundRobin) => "round-robin".to_string(),
+        Err(_) => format!("unknown ({})", set.load_balancer),
+    };
+    let mut rows: Vec<[String; 4]> = set
+        .addrs
+        .iter()
+        .map(|addr| {
+            let identity = match addr.identity.as_str() {
+                "" => "(not meshed)".to_string(),
+                identity => identity.to_string(),
+            };
+            [
+                addr.address.clone(),
+                addr.weight.to_string(),
+                identity,
+                labels(&addr.metric_labels),
+            ]
+        })
+        .collect();
+    rows.sort();
+    let header = ["ADDRESS", "WEIGHT", "IDENTITY", "LABELS"].map(String::from);
+    let width = |column: usize| {
+        rows.iter()
+            .chain([&header])
+            .map(|row| row[column].len())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths = [width(0), width(1), width(2)];
+    let mut out = format!(
+        "load balancer: {balancer}\nlabels:        {}\n",
+        labels(&set.metric_labels)
+    );
+    for row in [&header].into_iter().chain(&rows) {
+        out += &format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}\n",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+        );
+    }
+    out
+}
+
+/// `key=value`, sorted, space-separated; `(none)` when there are none.
+fn labels(labels: &std::collections::HashMap<String, String>) -> String {
+    let mut pairs: Vec<String> = labels
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    pairs.sort();
+    if pairs.is_empty() {
+        "(none)".to_string()
+    } else {
+        pairs.join(" ")
+    }
 }
 
 fn short(sha256: &str) -> &str {
@@ -166,6 +263,7 @@ fn short(sha256: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weft_api::destination::{AddrSet, NoEndpoints, WeightedAddr};
     use weft_api::inspect::{PluginStatus, Workload, WorkloadPlugin};
 
     #[test]
@@ -235,5 +333,49 @@ mod tests {
         let text = render_endpoint(&plain);
         assert!(text.contains("identity: not meshed\n"), "{text}");
         assert!(text.contains("labels:   (none)\n"), "{text}");
+    }
+
+    #[test]
+    fn endpoints_are_a_table_or_say_there_are_none() {
+        let set = WeightedAddrSet {
+            addrs: vec![
+                WeightedAddr {
+                    address: "127.0.0.1:4243".into(),
+                    weight: 10000,
+                    identity: "backend.demo.serviceaccount.identity.weft-system.cluster.local"
+                        .into(),
+                    protocol_hint: ProtocolHint::H2.into(),
+                    metric_labels: [("pod", "backend"), ("serviceaccount", "backend")]
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .into(),
+                },
+                WeightedAddr {
+                    address: "10.0.0.7:8081".into(),
+                    weight: 10000,
+                    ..WeightedAddr::default()
+                },
+            ],
+            metric_labels: [("service", "backend"), ("namespace", "demo")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into(),
+            load_balancer: LoadBalancer::Ewma.into(),
+        };
+        let (text, exists) = render_first_update(UpdateKind::Add(set)).unwrap();
+        assert!(exists);
+        assert_eq!(
+            text,
+            "load balancer: ewma\n\
+             labels:        namespace=demo service=backend\n\
+             ADDRESS         WEIGHT  IDENTITY                                                        LABELS\n\
+             10.0.0.7:8081   10000   (not meshed)                                                    (none)\n\
+             127.0.0.1:4243  10000   backend.demo.serviceaccount.identity.weft-system.cluster.local  pod=backend serviceaccount=backend\n"
+        );
+
+        let none = |exists| UpdateKind::NoEndpoints(NoEndpoints { exists });
+        let (text, exists) = render_first_update(none(true)).unwrap();
+        assert_eq!((text.as_str(), exists), ("no endpoints\n", true));
+        let (text, exists) = render_first_update(none(false)).unwrap();
+        assert_eq!((text.as_str(), exists), ("no such service\n", false));
+        assert!(render_first_update(UpdateKind::Remove(AddrSet::default())).is_err());
     }
 }
