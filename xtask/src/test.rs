@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the test suite on a fresh Debian machine. Some tests
-//! drive real networking tools (iptables, ip, curl) or pull plugins from a
-//! real OCI registry (docker-registry); installing them here
+//! drive real networking tools (iptables, ip, curl), pull plugins from a
+//! real OCI registry (docker-registry) or check manifests against the
+//! Kubernetes schemas (kubernetes-validate, from PyPI); installing them here
 //! keeps CI and a new contributor's first run one command.
 
 use std::path::Path;
@@ -21,6 +22,11 @@ const TOOLS: [(&str, &str); 6] = [
     ("docker-registry", "docker-registry"),
 ];
 
+/// Python packages the tests run, by the module they import and the PyPI
+/// requirement pip installs: `kubernetes-validate` checks what the injector
+/// writes against the Kubernetes schemas, offline.
+const PYTHON_PACKAGES: [(&str, &str); 1] = [("kubernetes_validate", "kubernetes-validate>=1.33")];
+
 #[derive(Args)]
 pub struct TestArgs {
     /// Passed on to `cargo test --workspace`, e.g. `--exclude weft-tests` or `-- --nocapture`.
@@ -30,6 +36,7 @@ pub struct TestArgs {
 
 pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     install_missing_tools()?;
+    install_python_packages()?;
     plugin_unit_tests()?;
     let status = workspace::cargo()
         .args(["test", "--workspace"])
@@ -105,6 +112,54 @@ fn install_missing_tools() -> anyhow::Result<()> {
             .chain(packages)
             .collect::<Vec<_>>(),
     )
+}
+
+/// With pip, Python's own installer; Debian's python3 gets its pip from apt.
+fn install_python_packages() -> anyhow::Result<()> {
+    let missing: Vec<&str> = PYTHON_PACKAGES
+        .iter()
+        .filter(|(module, _)| !python_imports(module))
+        .map(|(_, requirement)| *requirement)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let root = nix::unistd::geteuid().is_root();
+    if !python_imports("pip") && root && on_path("apt-get") {
+        apt_get(&["install", "-y", "--no-install-recommends", "python3-pip"])?;
+    }
+    println!("installing {} with pip", missing.join(" "));
+    let status = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(if root { None } else { Some("--user") })
+        .args(&missing)
+        // A test tool beside Debian's own Python packages (PEP 668); older
+        // pips ignore the variable.
+        .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
+        .env("PIP_ROOT_USER_ACTION", "ignore")
+        .status()
+        .context("running python3 -m pip")?;
+    ensure!(
+        status.success(),
+        "pip install {} failed ({status})",
+        missing.join(" ")
+    );
+    Ok(())
+}
+
+fn python_imports(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 pub(crate) fn apt_get(args: &[&str]) -> anyhow::Result<()> {
