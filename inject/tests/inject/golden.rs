@@ -190,3 +190,24 @@ spec:
         "pod annotation config.linkerd.io/proxy-memory-limit: a lot"
     );
 }
+
+#[test]
+fn json_streams_and_bad_input() {
+    let pod = std::fs::read_to_string(fixtures().join("pod.json")).unwrap();
+    let two = format!("{pod}\n{pod}");
+    let output = weft_inject::inject_documents(&two, &settings(), false).unwrap();
+    assert_eq!(output.reports.len(), 2);
+    assert_eq!(output.yaml.matches("\n---\n").count(), 1);
+
+    let bad = "kind: Service\n---\nkind: [unclosed\n";
+    let error = weft_inject::inject_documents(bad, &settings(), false).unwrap_err();
+    assert!(
+        error.to_string().starts_with("document 2: not YAML"),
+        "{error}"
+    );
+    let error = weft_inject::inject_documents("{\"kind\": ", &settings(), false).unwrap_err();
+    assert!(
+        error.to_string().starts_with("document 1: not JSON"),
+        "{error}"
+    );
+}
