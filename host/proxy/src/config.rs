@@ -58,6 +58,17 @@ pub struct Config {
     #[arg(long, env = "WEFT_PROXY_DETECT_PROTOCOL_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub detect_protocol_timeout: Duration,
 
+    /// Names under these domains (and IPs) are looked up as services in the
+    /// controller's Destination API and balanced across their endpoints;
+    /// others resolve with DNS. Comma-separated.
+    #[arg(
+        long,
+        env = "WEFT_PROXY_DESTINATION_SUFFIXES",
+        default_value = "svc.cluster.local.",
+        value_delimiter = ','
+    )]
+    pub destination_suffixes: Vec<String>,
+
     /// How long to wait for an upstream TCP connection (504 past it).
     #[arg(long, env = "WEFT_PROXY_CONNECT_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub connect_timeout: Duration,

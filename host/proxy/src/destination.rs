@@ -1,7 +1,6 @@
-//! Where traffic goes. Outbound HTTP is routed by the request's authority,
-//! inbound traffic to the local app. This is the seam where service
-//! discovery and load balancing plug in: `resolve` becomes "pick an endpoint
-//! of this service" without the callers changing.
+//! Where traffic goes when it is not to a service the controller balances
+//! (`discovery.rs`): outbound HTTP to the address its authority resolves to,
+//! inbound traffic to the local app.
 //!
 //! [`Peers`] asks the controller's Destination API who receives at an
 //! endpoint, so traffic to a meshed workload goes over mTLS to the identity
@@ -18,7 +17,6 @@ use tonic::transport::Channel;
 use weft_api::destination::GetEndpointRequest;
 use weft_api::destination::destination_client::DestinationClient;
 
-use crate::control_plane::ControlPlane;
 use crate::errors::ProxyError;
 
 /// How long an answer is used before it is asked again (in the background:
@@ -27,39 +25,81 @@ const FRESH_FOR: Duration = Duration::from_secs(10);
 /// How long a first request waits for the controller's answer before it
 /// goes out as the app sent it.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
-/// Endpoints remembered; past this the stalest are forgotten.
+/// How long a DNS answer is used before the name is looked up again.
+const DNS_FRESH_FOR: Duration = Duration::from_secs(5);
+/// Endpoints (and names) remembered; past this the stalest are forgotten.
 const MAX_REMEMBERED: usize = 10_000;
 
 pub struct Destinations {
     /// Addresses that would send a request straight back into this proxy.
     own_addrs: Vec<SocketAddr>,
+    /// DNS answers by `(host, port)`, so a request costs no lookup.
+    dns: Mutex<HashMap<(String, u16), (SocketAddr, Instant)>>,
 }
 
 impl Destinations {
     pub fn new(own_addrs: Vec<SocketAddr>) -> Self {
-        Self { own_addrs }
+        Self {
+            own_addrs,
+            dns: Mutex::default(),
+        }
     }
 
-    /// The endpoint for an outbound request's authority.
+    /// The endpoint for an outbound request's authority: an IP as it is, a
+    /// name as DNS answers it (the answer kept for [`DNS_FRESH_FOR`]; while
+    /// DNS fails, a stale answer keeps serving).
     pub async fn resolve(&self, authority: &Authority) -> Result<SocketAddr, ProxyError> {
         let port = authority.port_u16().unwrap_or(80);
         let host = authority.host();
         let ip_literal = host.trim_start_matches('[').trim_end_matches(']');
         let addr = match ip_literal.parse::<IpAddr>() {
             Ok(ip) => SocketAddr::new(ip, port),
-            Err(_) => {
-                let resolve_error = |source| ProxyError::Resolve {
-                    authority: authority.to_string(),
-                    source,
-                };
-                tokio::net::lookup_host((host, port))
-                    .await
-                    .map_err(resolve_error)?
-                    .next()
-                    .ok_or_else(|| resolve_error(std::io::ErrorKind::NotFound.into()))?
-            }
+            Err(_) => self.lookup(authority, host, port).await?,
         };
         self.check_loop(addr)
+    }
+
+    async fn lookup(
+        &self,
+        authority: &Authority,
+        host: &str,
+        port: u16,
+    ) -> Result<SocketAddr, ProxyError> {
+        let key = (host.to_ascii_lowercase(), port);
+        let known = self.dns().get(&key).copied();
+        if let Some((addr, asked)) = known
+            && asked.elapsed() < DNS_FRESH_FOR
+        {
+            return Ok(addr);
+        }
+        let resolve_error = |source| ProxyError::Resolve {
+            authority: authority.to_string(),
+            source,
+        };
+        let answer = tokio::net::lookup_host((host, port))
+            .await
+            .and_then(|mut addrs| addrs.next().ok_or(std::io::ErrorKind::NotFound.into()));
+        match (answer, known) {
+            (Ok(addr), _) => {
+                let mut dns = self.dns();
+                if dns.len() >= MAX_REMEMBERED {
+                    dns.retain(|_, (_, asked)| asked.elapsed() < DNS_FRESH_FOR);
+                }
+                if dns.len() < MAX_REMEMBERED {
+                    dns.insert(key, (addr, Instant::now()));
+                }
+                Ok(addr)
+            }
+            (Err(error), Some((stale, _))) => {
+                tracing::debug!(%authority, %error, "DNS failed; the last answer serves");
+                Ok(stale)
+            }
+            (Err(error), None) => Err(resolve_error(error)),
+        }
+    }
+
+    fn dns(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u16), (SocketAddr, Instant)>> {
+        self.dns.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn check_loop(&self, addr: SocketAddr) -> Result<SocketAddr, ProxyError> {
@@ -89,13 +129,13 @@ struct Known {
 }
 
 impl Peers {
-    /// Asks the controller (connecting when first needed, and again after
-    /// it was away).
-    pub fn new(controller: &ControlPlane) -> Result<Arc<Self>, tonic::transport::Error> {
-        Ok(Arc::new(Self {
-            client: DestinationClient::new(controller.connect_lazy()?),
+    /// Asks the controller over `controller` (connecting when first
+    /// needed, and again after it was away).
+    pub fn new(controller: Channel) -> Arc<Self> {
+        Arc::new(Self {
+            client: DestinationClient::new(controller),
             known: Mutex::default(),
-        }))
+        })
     }
 
     /// The identity the proxy at `addr` proves, or `None` for an endpoint

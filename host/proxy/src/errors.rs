@@ -49,6 +49,10 @@ pub enum ProxyError {
     IdentityRequired { port: u16 },
     #[error("the proxy already has {limit} requests in flight, its limit; try again later")]
     Overloaded { limit: usize },
+    #[error("no endpoint of {authority} was ready within {waited:?}")]
+    NoReadyEndpoint { authority: String, waited: Duration },
+    #[error("balancing requests to {authority} failed: {reason}")]
+    Balancer { authority: String, reason: String },
 }
 
 /// Connecting to an upstream failed: refusals and timeouts answer
@@ -98,13 +102,16 @@ impl ProxyError {
             | Self::ResponseTimeout { .. }
             | Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             Self::Plugin(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::ChainPending | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ChainPending | Self::Overloaded { .. } | Self::NoReadyEndpoint { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::IdentityRequired { .. } => StatusCode::FORBIDDEN,
             Self::Resolve { .. }
             | Self::NoDestination
             | Self::Loop { .. }
             | Self::Connect(_)
-            | Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            | Self::Upstream { .. }
+            | Self::Balancer { .. } => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -128,6 +135,8 @@ impl ProxyError {
             Self::ChainPending => "plugin chain pending",
             Self::IdentityRequired { .. } => "client identity required",
             Self::Overloaded { .. } => "proxy overloaded",
+            Self::NoReadyEndpoint { .. } => "no ready endpoint",
+            Self::Balancer { .. } => "balancer failed",
         }
     }
 

@@ -24,9 +24,9 @@ use hyper_util::rt::TokioIo;
 use weft_plugins::{Hooks, PluginChain, RequestOutcome, ResponseOutcome, UpstreamError};
 
 pub use load_shed::InFlightLimit;
-use upstream::HeldHttp1;
-pub use upstream::{Mesh, Upstream};
+pub use upstream::{HeldHttp1, Mesh, SendError, Upstream};
 
+use crate::balance::{Balancer, EndpointLabels};
 use crate::errors::{ProxyError, error_chain};
 use crate::http::replay::Replay;
 use crate::serve::Proxy;
@@ -125,9 +125,9 @@ impl HttpProxy {
             Request::from_parts(view.parts, body)
         };
 
-        let addr = match &backend {
+        let route = match &backend {
             Some(backend) => self.backend(backend).await?,
-            None => self.endpoint(&req).await?,
+            None => self.route(&req).await?,
         };
         let deadline = timeout.map(|t| Instant::now() + t);
         let upstream = self.proxy.upstream(self.conn.direction);
@@ -146,9 +146,24 @@ impl HttpProxy {
         let mut rsp = loop {
             attempts += 1;
             let attempt = next.take().expect("one request per attempt");
-            let sent = upstream
-                .send(addr, attempt, remaining(deadline)?, &self.held)
-                .await;
+            let sent = match &route {
+                Route::Endpoint(addr) => {
+                    upstream
+                        .send(*addr, attempt, remaining(deadline)?, &self.held)
+                        .await
+                }
+                Route::Service(balancer) => {
+                    balancer
+                        .send(attempt, remaining(deadline)?, &self.held)
+                        .await
+                }
+            };
+            // Hooks from here on see which endpoint answered.
+            if let (Ok(rsp), Some(view)) = (&sent, kept_view.as_mut())
+                && let Some(labels) = rsp.extensions().get::<EndpointLabels>()
+            {
+                view.destination_labels = labels.0.clone();
+            }
             let (Some(chain), Some(replay)) = (response_hooks, &replay) else {
                 break sent?;
             };
@@ -175,7 +190,7 @@ impl HttpProxy {
             *kept_view = Some(view);
             match (outcome, retry_head, replay.body()) {
                 (ResponseOutcome::Retry, Some(head), Some(body)) if attempts < MAX_ATTEMPTS => {
-                    tracing::debug!(%addr, attempts, "retrying");
+                    tracing::debug!(%route, attempts, "retrying");
                     next = Some(Request::from_parts(head, body));
                 }
                 (ResponseOutcome::Fail(failure), _, _) => return Err(failure.into()),
@@ -197,28 +212,66 @@ impl HttpProxy {
         headers::strip_hop_by_hop(rsp.headers_mut(), upstream_upgrade.is_some());
         *rsp.version_mut() = version;
         if let (Some(client), Some(upstream)) = (client_upgrade, upstream_upgrade) {
-            self.proxy.tasks().spawn(tunnel(client, upstream, addr));
+            self.proxy
+                .tasks()
+                .spawn(tunnel(client, upstream, route.to_string()));
         }
         Ok(rsp.map(BodyExt::boxed))
     }
 
-    /// A backend a plugin chose: `host:port`, resolved like an authority.
-    async fn backend(&self, backend: &str) -> Result<SocketAddr, ProxyError> {
+    /// A backend a plugin chose: `host:port`, routed like an authority.
+    async fn backend(&self, backend: &str) -> Result<Route, ProxyError> {
         let authority = Authority::try_from(backend).map_err(|_| {
             ProxyError::MalformedRequest(format!("plugin chose an invalid backend `{backend}`"))
         })?;
-        self.proxy.destinations().resolve(&authority).await
+        self.by_authority(&authority).await
     }
 
-    async fn endpoint(&self, req: &Request<Incoming>) -> Result<SocketAddr, ProxyError> {
+    async fn route(&self, req: &Request<Incoming>) -> Result<Route, ProxyError> {
         // Parsed in both directions so an invalid Host is refused either way.
         let authority = authority(req)?;
         match self.conn.direction {
-            Direction::Inbound => self.conn.target.ok_or(ProxyError::NoDestination),
+            Direction::Inbound => self
+                .conn
+                .target
+                .map(Route::Endpoint)
+                .ok_or(ProxyError::NoDestination),
             Direction::Outbound => match authority {
-                Some(authority) => self.proxy.destinations().resolve(&authority).await,
-                None => self.conn.target.ok_or(ProxyError::MissingAuthority),
+                Some(authority) => self.by_authority(&authority).await,
+                None => self
+                    .conn
+                    .target
+                    .map(Route::Endpoint)
+                    .ok_or(ProxyError::MissingAuthority),
             },
+        }
+    }
+
+    /// A service's balancer when the controller knows the authority as a
+    /// service, else the one address it resolves to.
+    async fn by_authority(&self, authority: &Authority) -> Result<Route, ProxyError> {
+        if let Some(discovery) = self.proxy.discovery()
+            && let Some(balancer) = discovery.balancer(authority).await
+        {
+            return Ok(Route::Service(balancer));
+        }
+        let addr = self.proxy.destinations().resolve(authority).await?;
+        Ok(Route::Endpoint(addr))
+    }
+}
+
+/// Where a request's attempts go.
+enum Route {
+    Endpoint(SocketAddr),
+    /// An endpoint of a service, picked per attempt.
+    Service(Arc<Balancer>),
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Route::Endpoint(addr) => addr.fmt(f),
+            Route::Service(balancer) => f.write_str(balancer.authority()),
         }
     }
 }
@@ -250,17 +303,17 @@ fn authority<B>(req: &Request<B>) -> Result<Option<Authority>, ProxyError> {
 
 /// Relays bytes between a client and an upstream once both have switched
 /// protocols (WebSocket and other HTTP/1.1 upgrades).
-async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, addr: SocketAddr) {
+async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, route: String) {
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(pair) => pair,
         Err(error) => {
-            tracing::debug!(%addr, %error, "upgrade failed");
+            tracing::debug!(%route, %error, "upgrade failed");
             return;
         }
     };
     let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
     if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-        tracing::debug!(%addr, %error, "upgraded connection ended");
+        tracing::debug!(%route, %error, "upgraded connection ended");
     }
 }
 

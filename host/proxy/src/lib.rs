@@ -5,11 +5,13 @@
 
 mod accept;
 pub mod admin;
+mod balance;
 pub mod config;
 mod connect;
 mod control_plane;
 mod destination;
 pub mod detect;
+mod discovery;
 pub mod errors;
 mod http;
 pub mod identity;
@@ -146,8 +148,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         Some(identity) => Some(Arc::new(tls::MeshTls::new(identity)?)),
         None => None,
     };
-    let peers = match &control_plane {
-        Some(controller) => Some(destination::Peers::new(controller)?),
+    // One connection to the controller asks who the peers are and which
+    // endpoints services have.
+    let destination_api = match &control_plane {
+        Some(controller) => Some(controller.connect_lazy()?),
         None => None,
     };
     let transport = TransportMetrics::register(&mut registry);
@@ -176,12 +180,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         config,
         transport,
         plugins.clone(),
-        (tls, peers),
+        (tls, destination_api),
         own_addrs,
         draining.clone(),
         tasks.clone(),
     ));
 
+    if let Some(discovery) = proxy.discovery() {
+        registry.register_collector(Box::new(discovery::BalancerMetrics::new(discovery)));
+    }
     tokio::spawn(serve::accept(proxy.clone(), Direction::Inbound, inbound));
     tokio::spawn(serve::accept(proxy, Direction::Outbound, outbound));
     let credentials = identity.map(|identity| identity.credentials);

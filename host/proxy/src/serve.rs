@@ -17,12 +17,14 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tonic::transport::Channel;
 use weft_plugins::{Connection, ConnectionOutcome, Hooks, Protocol};
 
 use crate::accept::{self, Backoff};
 use crate::config::Config;
 use crate::destination::{Destinations, Peers};
 use crate::detect::{Detected, detect};
+use crate::discovery::Discovery;
 use crate::http::{ConnectionInfo, HttpProxy, InFlightLimit, Mesh, Upstream};
 use crate::io::{MeteredIo, PrefixedIo};
 use crate::metrics::{Peer, TransportLabels, TransportMetrics};
@@ -51,8 +53,10 @@ pub struct Proxy {
     transport: Arc<TransportMetrics>,
     plugins: Arc<Plugins>,
     destinations: Destinations,
+    /// With a controller: the services it knows, balanced.
+    discovery: Option<Arc<Discovery>>,
     inbound: Upstream,
-    outbound: Upstream,
+    outbound: Arc<Upstream>,
     in_flight: InFlightLimit,
     /// With an identity: terminates inbound mTLS.
     tls: Option<Arc<MeshTls>>,
@@ -65,7 +69,8 @@ impl Proxy {
         config: Config,
         transport: Arc<TransportMetrics>,
         plugins: Arc<Plugins>,
-        (tls, peers): (Option<Arc<MeshTls>>, Option<Arc<Peers>>),
+        // This proxy's mTLS, and the controller's Destination API.
+        (tls, controller): (Option<Arc<MeshTls>>, Option<Channel>),
         own_addrs: Vec<SocketAddr>,
         shutdown: CancellationToken,
         tasks: TaskTracker,
@@ -73,24 +78,29 @@ impl Proxy {
         let connector = |direction| {
             crate::connect::Connector::new(direction, config.connect_timeout, transport.clone())
         };
-        let outbound_mesh = match (&tls, peers) {
-            (Some(tls), Some(peers)) => Some(Mesh {
+        let outbound_mesh = match (&tls, &controller) {
+            (Some(tls), Some(controller)) => Some(Mesh {
                 tls: tls.clone(),
-                peers,
+                peers: Peers::new(controller.clone()),
             }),
             _ => None,
         };
+        let outbound = Arc::new(Upstream::new(
+            connector(Direction::Outbound),
+            outbound_mesh,
+            config.response_timeout(),
+        ));
+        let discovery = controller.map(|controller| {
+            Discovery::new(controller, &config.destination_suffixes, outbound.clone())
+        });
         Self {
             inbound: Upstream::new(
                 connector(Direction::Inbound),
                 None,
                 config.response_timeout(),
             ),
-            outbound: Upstream::new(
-                connector(Direction::Outbound),
-                outbound_mesh,
-                config.response_timeout(),
-            ),
+            outbound,
+            discovery,
             in_flight: InFlightLimit::new(config.max_in_flight_requests, transport.clone()),
             tls,
             destinations: Destinations::new(own_addrs),
@@ -105,7 +115,7 @@ impl Proxy {
     pub fn upstream(&self, direction: Direction) -> &Upstream {
         match direction {
             Direction::Inbound => &self.inbound,
-            Direction::Outbound => &self.outbound,
+            Direction::Outbound => self.outbound.as_ref(),
         }
     }
 
@@ -115,6 +125,10 @@ impl Proxy {
 
     pub fn destinations(&self) -> &Destinations {
         &self.destinations
+    }
+
+    pub fn discovery(&self) -> Option<&Arc<Discovery>> {
+        self.discovery.as_ref()
     }
 
     pub fn plugins(&self) -> &Plugins {

@@ -109,8 +109,8 @@ impl Upstream {
         }
     }
 
-    /// Sends `req` to `addr`, in the request's own HTTP version; `timeout`
-    /// (from a plugin) replaces the configured response timeout.
+    /// Sends `req` to `addr`, over mTLS when the controller says a peer
+    /// proxy receives there.
     pub async fn send(
         &self,
         addr: SocketAddr,
@@ -118,8 +118,40 @@ impl Upstream {
         timeout: Option<Duration>,
         held: &HeldHttp1,
     ) -> Result<Response<Incoming>, ProxyError> {
+        let identity = self.meshed(addr).await;
+        self.send_to(addr, identity, req, timeout, held).await
+    }
+
+    /// Sends `req` to `addr`, in the request's own HTTP version, or over
+    /// mTLS to a peer proxy that proves `identity` (when this proxy has an
+    /// identity of its own); `timeout` (from a plugin) replaces the
+    /// configured response timeout.
+    pub async fn send_to(
+        &self,
+        addr: SocketAddr,
+        identity: Option<ServerName<'static>>,
+        req: Request<BoxBody>,
+        timeout: Option<Duration>,
+        held: &HeldHttp1,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        self.try_send_to(addr, identity, req, timeout, held)
+            .await
+            .map_err(|failed| failed.error)
+    }
+
+    /// As [`Upstream::send_to`], but a request that failed before any of
+    /// it left (no connection could be made) comes back with the error, to
+    /// go to another endpoint.
+    pub async fn try_send_to(
+        &self,
+        addr: SocketAddr,
+        identity: Option<ServerName<'static>>,
+        req: Request<BoxBody>,
+        timeout: Option<Duration>,
+        held: &HeldHttp1,
+    ) -> Result<Response<Incoming>, SendError> {
+        let meshed = identity.filter(|_| self.mesh.is_some());
         let send = async {
-            let meshed = self.meshed(addr).await;
             let upgrade = req.headers().contains_key(UPGRADE) || req.method() == Method::CONNECT;
             match meshed {
                 Some(identity) if upgrade => self.send_meshed_upgrade(addr, identity, req).await,
@@ -145,7 +177,7 @@ impl Upstream {
         addr: SocketAddr,
         mut req: Request<BoxBody>,
         held: &HeldHttp1,
-    ) -> Result<Response<Incoming>, ProxyError> {
+    ) -> Result<Response<Incoming>, SendError> {
         to_origin_form(&mut req, addr)?;
         if let Some(mut sender) = held.take(addr).or_else(|| self.idle.take(addr))
             && sender.ready().await.is_ok()
@@ -159,11 +191,14 @@ impl Upstream {
                 // went out: nothing was sent, so a new connection may send it.
                 Err(mut error) => match error.take_message() {
                     Some(unsent) => req = unsent,
-                    None => return Err(ProxyError::upstream(addr, error.error())),
+                    None => return Err(ProxyError::upstream(addr, error.error()).into()),
                 },
             }
         }
-        let mut sender = self.http1_connect(addr, None).await?;
+        let mut sender = match self.http1_connect(addr, None).await {
+            Ok(sender) => sender,
+            Err(error) => return Err(SendError::unsent(error, req)),
+        };
         let rsp = sender
             .send_request(req)
             .await
@@ -179,13 +214,17 @@ impl Upstream {
         addr: SocketAddr,
         identity: ServerName<'static>,
         mut req: Request<BoxBody>,
-    ) -> Result<Response<Incoming>, ProxyError> {
+    ) -> Result<Response<Incoming>, SendError> {
         to_origin_form(&mut req, addr)?;
-        let mut sender = self.http1_connect(addr, Some(&identity)).await?;
-        sender
+        let mut sender = match self.http1_connect(addr, Some(&identity)).await {
+            Ok(sender) => sender,
+            Err(error) => return Err(SendError::unsent(error, req)),
+        };
+        let rsp = sender
             .send_request(req)
             .await
-            .map_err(|e| ProxyError::upstream(addr, &e))
+            .map_err(|e| ProxyError::upstream(addr, &e))?;
+        Ok(rsp)
     }
 
     async fn http1_connect(
@@ -210,16 +249,19 @@ impl Upstream {
         addr: SocketAddr,
         identity: Option<ServerName<'static>>,
         req: Request<BoxBody>,
-    ) -> Result<Response<Incoming>, ProxyError> {
-        let mut sender = self.http2_sender((addr, identity)).await?;
-        sender
-            .ready()
-            .await
-            .map_err(|e| ProxyError::upstream(addr, &e))?;
-        sender
+    ) -> Result<Response<Incoming>, SendError> {
+        let mut sender = match self.http2_sender((addr, identity)).await {
+            Ok(sender) => sender,
+            Err(error) => return Err(SendError::unsent(error, req)),
+        };
+        if let Err(error) = sender.ready().await {
+            return Err(SendError::unsent(ProxyError::upstream(addr, &error), req));
+        }
+        let rsp = sender
             .send_request(req)
             .await
-            .map_err(|e| ProxyError::upstream(addr, &e))
+            .map_err(|e| ProxyError::upstream(addr, &e))?;
+        Ok(rsp)
     }
 
     /// The endpoint's HTTP/2 connection; concurrent first requests wait
@@ -254,6 +296,31 @@ impl Upstream {
             }
         });
         Ok(sender)
+    }
+}
+
+/// Why a request got no response; `unsent` holds it when none of it left,
+/// so it may go to another endpoint.
+pub struct SendError {
+    pub error: ProxyError,
+    pub unsent: Option<Request<BoxBody>>,
+}
+
+impl SendError {
+    fn unsent(error: ProxyError, req: Request<BoxBody>) -> Self {
+        Self {
+            error,
+            unsent: Some(req),
+        }
+    }
+}
+
+impl From<ProxyError> for SendError {
+    fn from(error: ProxyError) -> Self {
+        Self {
+            error,
+            unsent: None,
+        }
     }
 }
 
