@@ -1,13 +1,17 @@
 //! `cargo xtask demo`: a local mesh on one machine, without Kubernetes or
 //! iptables. weft-controller serves `controller/examples/mesh/` (Namespaces,
-//! Pods and WasmPlugins as YAML); each demo workload runs behind its own
-//! weft-proxy sidecar, which takes its plugin chain from the controller;
-//! load generators send steady traffic through the sidecars:
+//! Pods, Services, EndpointSlices and WasmPlugins as YAML); each demo
+//! workload runs behind its own weft-proxy sidecar, which takes its plugin
+//! chain from the controller; load generators send steady traffic through
+//! the sidecars:
 //!
 //! ```text
-//! load-inbound  ──▶ app's sidecar   :4143 ──▶ app     (:8080)   authz, retry, metrics
-//! load-outbound ──▶ load's sidecar  :4340 ──split 900/100──▶ backend's sidecar :4243 ──▶ backend (:8081)
-//!                                                       └──▶ app's sidecar     :4143 ──▶ app
+//! load-inbound  ──▶ app's sidecar  :4143 ──▶ app (:8080)   authz, retry, metrics
+//! load-outbound ──▶ load's sidecar :4340 ──split 900/100──▶ Service backend, balanced:
+//!                                    │            backend's sidecar   :4243 ──▶ backend   (:8081)
+//!                                    │            backend-1's sidecar :4443 ──▶ backend-1 (:8082)
+//!                                    │            backend-2's sidecar :4543 ──▶ backend-2 (:8083)
+//!                                    └──────────▶ Service app: app's sidecar :4143 ──▶ app
 //! ```
 //!
 //! On loopback a sidecar's inbound listener stands for the pod address that
@@ -36,7 +40,14 @@ const fn loopback(port: u16) -> SocketAddr {
 const CONTROLLER: SocketAddr = loopback(8090);
 const IDENTITY: SocketAddr = loopback(8091);
 const APP: SocketAddr = loopback(8080);
-const BACKEND: SocketAddr = loopback(8081);
+/// Backend's replicas, one process each.
+const BACKENDS: [(&str, SocketAddr); 3] = [
+    ("backend", loopback(8081)),
+    ("backend-1", loopback(8082)),
+    ("backend-2", loopback(8083)),
+];
+/// What load-outbound asks for: the Service its sidecar balances.
+const BACKEND_SERVICE: &str = "backend.demo.svc.cluster.local:8081";
 
 /// One demo workload's sidecar: which pod it is, its service account (its
 /// identity) and its three listeners.
@@ -59,15 +70,35 @@ const APP_SIDECAR: Sidecar = Sidecar {
     outbound: loopback(4140),
     admin: loopback(4191),
 };
-const BACKEND_SIDECAR: Sidecar = Sidecar {
-    name: "backend-proxy",
-    workload: "demo/backend",
-    service_account: "backend",
-    app: Some(BACKEND),
-    inbound: loopback(4243),
-    outbound: loopback(4240),
-    admin: loopback(4291),
-};
+const BACKEND_SIDECARS: [Sidecar; 3] = [
+    Sidecar {
+        name: "backend-proxy",
+        workload: "demo/backend",
+        service_account: "backend",
+        app: Some(BACKENDS[0].1),
+        inbound: loopback(4243),
+        outbound: loopback(4240),
+        admin: loopback(4291),
+    },
+    Sidecar {
+        name: "backend-1-proxy",
+        workload: "demo/backend-1",
+        service_account: "backend",
+        app: Some(BACKENDS[1].1),
+        inbound: loopback(4443),
+        outbound: loopback(4440),
+        admin: loopback(4491),
+    },
+    Sidecar {
+        name: "backend-2-proxy",
+        workload: "demo/backend-2",
+        service_account: "backend",
+        app: Some(BACKENDS[2].1),
+        inbound: loopback(4543),
+        outbound: loopback(4540),
+        admin: loopback(4591),
+    },
+];
 const LOAD_SIDECAR: Sidecar = Sidecar {
     name: "load-proxy",
     workload: "demo/load",
@@ -77,7 +108,13 @@ const LOAD_SIDECAR: Sidecar = Sidecar {
     outbound: loopback(4340),
     admin: loopback(4391),
 };
-const SIDECARS: [&Sidecar; 3] = [&APP_SIDECAR, &BACKEND_SIDECAR, &LOAD_SIDECAR];
+const SIDECARS: [&Sidecar; 5] = [
+    &APP_SIDECAR,
+    &BACKEND_SIDECARS[0],
+    &BACKEND_SIDECARS[1],
+    &BACKEND_SIDECARS[2],
+    &LOAD_SIDECAR,
+];
 
 impl Sidecar {
     /// Its identity in the controller's default trust domain.
@@ -101,8 +138,10 @@ fn ports() -> Vec<(SocketAddr, String)> {
         (CONTROLLER, "weft-controller".to_string()),
         (IDENTITY, "weft-controller's identity service".to_string()),
         (APP, "the app demo service".to_string()),
-        (BACKEND, "the backend demo service".to_string()),
     ];
+    for (name, addr) in BACKENDS {
+        ports.push((addr, format!("the {name} demo service")));
+    }
     for sidecar in SIDECARS {
         for (addr, listener) in [
             (sidecar.inbound, "inbound listener"),
@@ -207,7 +246,7 @@ fn start(services: &mut Services, bin: &Path) -> anyhow::Result<()> {
     services.start("weft-controller", controller, Stderr::Tee)?;
 
     let demo = bin.join("weft-demo");
-    for (name, addr) in [("app", APP), ("backend", BACKEND)] {
+    for (name, addr) in [("app", APP)].into_iter().chain(BACKENDS) {
         let mut command = Command::new(&demo);
         command.args(["http", "--listen", &addr.to_string(), "--name", name]);
         services.start(name, command, Stderr::Inherit)?;
@@ -264,7 +303,7 @@ fn start(services: &mut Services, bin: &Path) -> anyhow::Result<()> {
         "--target",
         &format!("http://{}/", LOAD_SIDECAR.outbound),
         "--host",
-        &BACKEND.to_string(),
+        BACKEND_SERVICE,
         "--rps",
         "20",
     ]);
@@ -309,7 +348,7 @@ fn wait_until_ready(services: &mut Services, sidecar: &Sidecar) -> anyhow::Resul
 }
 
 fn print_instructions() {
-    let (app, load, backend) = (APP_SIDECAR, LOAD_SIDECAR, BACKEND_SIDECAR);
+    let (app, load, backend) = (APP_SIDECAR, LOAD_SIDECAR, &BACKEND_SIDECARS[0]);
     let tries = [
         (
             format!("curl http://{}/", app.inbound),
@@ -320,8 +359,11 @@ fn print_instructions() {
             "403: the authz plugin",
         ),
         (
-            format!("curl -H 'Host: {BACKEND}' http://{}/", load.outbound),
-            "split: backend 9 times in 10",
+            format!(
+                "curl -H 'Host: {BACKEND_SERVICE}' http://{}/",
+                load.outbound
+            ),
+            "split 9 in 10 to backend's replicas",
         ),
         (
             format!("curl http://{}/metrics", app.admin),
@@ -336,6 +378,10 @@ fn print_instructions() {
             "backend's sidecar",
         ),
         (
+            format!("target/debug/weft endpoints {BACKEND_SERVICE}"),
+            "the Service's three endpoints",
+        ),
+        (
             "target/debug/weft workloads".to_string(),
             "which plugins each sidecar runs",
         ),
@@ -348,7 +394,7 @@ fn print_instructions() {
         "\nThe Weft local mesh is running: weft-controller serves {MESH_DIR}/ on {CONTROLLER},"
     );
     println!(
-        "three sidecars take their plugin chains from it (logs on stderr, load reports below).\n"
+        "five sidecars take their plugin chains from it (logs on stderr, load reports below).\n"
     );
     for (command, what) in tries {
         println!("  {command:<58} # {what}");

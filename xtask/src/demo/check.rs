@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 
 use super::services::Services;
-use super::{APP_SIDECAR, BACKEND, BACKEND_SIDECAR, LOAD_SIDECAR, LOADS, SIDECARS, http_get};
+use super::{
+    APP_SIDECAR, BACKEND_SERVICE, BACKEND_SIDECARS, LOAD_SIDECAR, LOADS, SIDECARS, http_get,
+};
 
 const REQUESTS_PER_LISTENER: usize = 20;
 /// Load generators report once a second; allow for a slow machine.
@@ -27,7 +29,7 @@ pub fn run(services: &mut Services) -> anyhow::Result<()> {
         Ok(http_get::get(app, &app.to_string(), "/admin")?.status == 403)
     })?;
     wait_for(services, "load's sidecar to run the split plugin", || {
-        http_get::get(load, &BACKEND.to_string(), "/")?;
+        http_get::get(load, BACKEND_SERVICE, "/")?;
         let admin = LOAD_SIDECAR.admin;
         let metrics = http_get::get(admin, &admin.to_string(), "/metrics")?;
         Ok(metrics.body.contains("outbound_split_requests_total{"))
@@ -38,28 +40,60 @@ pub fn run(services: &mut Services) -> anyhow::Result<()> {
         &app.to_string(),
         &["hello from app\n"],
     )?;
-    // The split sends 9 in 10 to backend and the rest to app.
+    // The split sends 9 in 10 to the backend Service, balanced across its
+    // three replicas, and the rest to app.
     expect_replies(
         "load's sidecar",
         load,
-        &BACKEND.to_string(),
-        &["hello from backend\n", "hello from app\n"],
+        BACKEND_SERVICE,
+        &[
+            "hello from backend\n",
+            "hello from backend-1\n",
+            "hello from backend-2\n",
+            "hello from app\n",
+        ],
     )?;
     expect_metrics(APP_SIDECAR.admin, "request_total{direction=\"inbound\"")?;
-    // Between sidecars it is mutual TLS: backend's sidecar counts the
-    // split's requests as inbound over TLS, from load's identity.
-    let admin = BACKEND_SIDECAR.admin;
+    // The replicas share the load, and between sidecars it is mutual TLS:
+    // each replica's sidecar counts requests from load's as inbound over
+    // TLS.
+    for sidecar in &BACKEND_SIDECARS {
+        wait_for(
+            services,
+            &format!("{} to count inbound responses over mTLS", sidecar.name),
+            || {
+                let admin = sidecar.admin;
+                let metrics = http_get::get(admin, &admin.to_string(), "/metrics")?;
+                Ok(metrics.body.lines().any(|line| {
+                    line.starts_with("response_total{")
+                        && line.contains("direction=\"inbound\"")
+                        && line.contains("tls=\"true\"")
+                }))
+            },
+        )?;
+    }
+    // load's sidecar balances the Service's three endpoints and labels its
+    // requests with the replica that answered.
+    let admin = LOAD_SIDECAR.admin;
     let metrics = http_get::get(admin, &admin.to_string(), "/metrics")
         .with_context(|| format!("fetching http://{admin}/metrics failed"))?;
+    let ready = format!(
+        "outbound_http_balancer_endpoints{{authority=\"{BACKEND_SERVICE}\",endpoint_state=\"ready\"}} 3"
+    );
+    ensure!(
+        metrics.body.lines().any(|line| line == ready),
+        "load's sidecar does not balance three ready endpoints ({ready}):\n{}",
+        metrics.body
+    );
     ensure!(
         metrics
             .body
             .lines()
             .any(|line| line.starts_with("response_total{")
-                && line.contains("direction=\"inbound\"")
-                && line.contains("tls=\"true\"")),
-        "backend's sidecar counted no inbound response over mTLS \
-         (response_total{{direction=\"inbound\",tls=\"true\"}}):\n{}",
+                && line.contains("direction=\"outbound\"")
+                && line.contains("dst_service=\"backend\"")
+                && line.contains("dst_pod=\"backend-1\"")),
+        "load's sidecar labelled no response from backend-1 (dst_service, dst_pod):\n{}",
         metrics.body
     );
     // Every sidecar holds a certificate for its service account.
@@ -90,8 +124,9 @@ pub fn run(services: &mut Services) -> anyhow::Result<()> {
     println!(
         "demo check passed: the sidecars run the controller's chains (authz answered 403 for /admin, \
          the split counts its choices), {REQUESTS_PER_LISTENER} requests through app's sidecar and \
-         {REQUESTS_PER_LISTENER} through load's split succeeded, golden metrics are counted, every sidecar \
-         is certified for its service account, sidecars speak mTLS to each other, load generators had {load_ok} successes and no failures"
+         {REQUESTS_PER_LISTENER} through load's split succeeded, the backend Service's three replicas share \
+         its load, golden metrics are counted with dst_* labels, every sidecar is certified for its service \
+         account, sidecars speak mTLS to each other, load generators had {load_ok} successes and no failures"
     );
     Ok(())
 }
