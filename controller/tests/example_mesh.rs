@@ -1,7 +1,7 @@
 //! The example mesh in `examples/mesh/` loads cleanly, its plugins are the
 //! ones docs/plugins.md documents, its workloads get the chains its
 //! comments promise, each sidecar's inbound address names its pod, and each
-//! Service's name gives its pod's sidecar.
+//! Service's name gives its pods' sidecars.
 
 use std::path::{Path, PathBuf};
 
@@ -97,28 +97,26 @@ fn each_sidecar_s_inbound_address_names_its_pod() {
 }
 
 #[test]
-fn each_service_s_name_gives_its_pod_s_sidecar() {
+fn each_service_s_name_gives_its_pods_sidecars() {
     let index = index();
     let trust = TrustDomain::default();
-    for (authority, address, pod) in [
-        (
-            "backend.demo.svc.cluster.local:8081",
-            "127.0.0.1:4243",
-            "backend",
-        ),
-        ("app.demo.svc.cluster.local:8080", "127.0.0.1:4143", "app"),
+    for (authority, sidecar) in [
+        ("backend.demo.svc.cluster.local:8081", "127.0.0.1:4243"),
+        ("app.demo.svc.cluster.local:8080", "127.0.0.1:4143"),
     ] {
-        let authority = Authority::parse(authority, &ClusterDomain::default()).unwrap();
-        let set = endpoint_set(&index, &trust, &authority).expect(pod);
-        let addrs: Vec<&str> = set.addrs.keys().map(String::as_str).collect();
-        assert_eq!(addrs, [address], "{pod}");
-        let addr = &set.addrs[address];
-        assert_eq!(
-            addr.identity,
-            format!("{pod}.demo.serviceaccount.identity.weft-system.cluster.local")
-        );
-        assert_eq!(addr.metric_labels["pod"], pod);
-        assert_eq!(set.load_balancer, LoadBalancer::Ewma, "{pod}");
+        let parsed = Authority::parse(authority, &ClusterDomain::default()).unwrap();
+        let set = endpoint_set(&index, &trust, &parsed).expect(authority);
+        assert!(set.addrs.contains_key(sidecar), "{authority}: {set:?}");
+        assert_eq!(set.load_balancer, LoadBalancer::Ewma, "{authority}");
+        // Each endpoint is a pod's sidecar, which proves that pod's identity.
+        for (address, addr) in &set.addrs {
+            let (pod, account) = index.endpoint(address.parse().unwrap()).expect(address);
+            assert_eq!(addr.metric_labels["pod"], pod.name, "{address}");
+            assert_eq!(
+                addr.identity,
+                format!("{account}.demo.serviceaccount.identity.weft-system.cluster.local")
+            );
+        }
     }
     assert_eq!(index.service_problems().count(), 0);
 }
