@@ -396,3 +396,41 @@ async fn app_version(controller: &RunningController) -> Result<String, String> {
         .map(str::to_string)
         .ok_or(workloads)
 }
+
+/// `weft inject` on a file and on standard input writes what the injector's
+/// golden file holds, and reports each workload on stderr.
+#[tokio::test]
+async fn weft_inject_adds_the_sidecar_to_manifests_from_a_file_or_standard_input() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../inject/tests/fixtures");
+    let manifest = fixtures.join("config-annotations.yaml");
+    let golden = std::fs::read_to_string(fixtures.join("config-annotations.golden.yaml")).unwrap();
+    let (reports, expected): (Vec<&str>, Vec<&str>) =
+        golden.lines().partition(|line| line.starts_with('#'));
+    let expected = expected.join("\n") + "\n";
+    let reports: Vec<&str> = reports[1..]
+        .iter()
+        .map(|r| r.trim_start_matches("#   "))
+        .collect();
+
+    let run = |args: &[&str], stdin: Option<Vec<u8>>| {
+        let mut command = std::process::Command::new(weft_tests::binaries::path("weft"));
+        command
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().expect("running weft");
+        let mut input = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut input, &stdin.unwrap_or_default()).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    };
+    let from_file = run(&["inject", manifest.to_str().unwrap()], None);
+    let from_stdin = run(&["inject", "-"], Some(std::fs::read(&manifest).unwrap()));
+    for output in [from_file, from_stdin] {
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().collect::<Vec<_>>(), reports);
+    }
+}

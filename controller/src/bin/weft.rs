@@ -2,9 +2,13 @@
 //! each workload's plugins and versions; `weft plugins` lists every
 //! WasmPlugin and, for one that was rejected, why; `weft endpoint` says what
 //! a proxy connecting to an address would be told, and `weft endpoints` what
-//! a proxy balancing over a Service's authority would be given.
+//! a proxy balancing over a Service's authority would be given. `weft
+//! inject` adds the sidecar to workloads' manifests, with the same function
+//! as the controller's admission webhook, and needs no controller.
 
+use std::io::Read;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -56,11 +60,23 @@ enum Command {
         /// port defaults to 80.
         authority: String,
     },
+    /// Adds the Weft sidecar to the workloads in Kubernetes manifests
+    /// (YAML or JSON; Pods, Deployments, StatefulSets, DaemonSets, Jobs,
+    /// CronJobs, ReplicaSets, Lists) and prints them, other objects
+    /// unchanged: `kubectl get deploy -o yaml | weft inject - | kubectl
+    /// apply -f -`. What was injected or skipped, and why, goes to stderr.
+    Inject {
+        /// Files to read; `-` or none reads standard input.
+        files: Vec<PathBuf>,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    if let Command::Inject { files } = &cli.command {
+        return inject(files);
+    }
     let controller = Channel::from_shared(cli.controller.clone())
         .with_context(|| format!("{} is not a URL", cli.controller))?
         .connect()
@@ -99,6 +115,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             print!("{}", render_endpoint(&endpoint));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Inject { .. } => unreachable!("answered without a controller"),
         Command::Endpoints { authority } => {
             let mut destination = DestinationClient::new(controller);
             let mut updates = destination
@@ -260,6 +277,36 @@ fn short(sha256: &str) -> &str {
     sha256.get(..12).unwrap_or(sha256)
 }
 
+/// Injects every file's workloads (standard input for `-` or none). A
+/// workload skipped is reported on stderr with why, as Linkerd's inject
+/// does, and the output keeps it unchanged.
+fn inject(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let mut input = String::new();
+    if files.is_empty() || files.iter().any(|f| f.as_os_str() == "-") {
+        std::io::stdin()
+            .read_to_string(&mut input)
+            .context("reading standard input")?;
+    }
+    for file in files.iter().filter(|f| f.as_os_str() != "-") {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        // Documents of each file stay apart from the next file's.
+        if !input.is_empty() && !input.ends_with('\n') {
+            input.push('\n');
+        }
+        if !input.is_empty() {
+            input.push_str("---\n");
+        }
+        input.push_str(&text);
+    }
+    let settings = weft_inject::Settings::default();
+    let output = weft_inject::inject_documents(&input, &settings, false)?;
+    print!("{}", output.yaml);
+    for report in &output.reports {
+        eprintln!("{report}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
 #[cfg(test)]
 mod tests {
     use super::*;
