@@ -38,18 +38,8 @@ const LATENCY_BUCKETS_MS: [f64; 25] = [
     1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 10000.0, 20000.0, 30000.0, 40000.0, 50000.0,
 ];
 
-const REQUEST_LABELS: [&str; 10] = [
-    "direction",
-    "authority",
-    "tls",
-    "client_id",
-    "dst_backend",
-    "dst_namespace",
-    "dst_service",
-    "dst_pod",
-    "dst_deployment",
-    "dst_serviceaccount",
-];
+/// `response_total`'s and `response_latency_ms`'s labels; `request_total`
+/// has all but the last two.
 const RESPONSE_LABELS: [&str; 12] = [
     "direction",
     "authority",
@@ -64,6 +54,7 @@ const RESPONSE_LABELS: [&str; 12] = [
     "status_code",
     "classification",
 ];
+const REQUEST_LABELS: &[&str] = RESPONSE_LABELS.split_at(RESPONSE_LABELS.len() - 2).0;
 
 struct GoldenMetrics {
     requests: CounterFamily,
@@ -88,7 +79,7 @@ impl Plugin for GoldenMetrics {
             requests: metrics::register_counter(
                 "request",
                 "Total count of HTTP requests.",
-                &REQUEST_LABELS,
+                REQUEST_LABELS,
             )?,
             responses: metrics::register_counter(
                 "response",

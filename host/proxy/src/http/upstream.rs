@@ -119,29 +119,17 @@ impl Upstream {
         held: &HeldHttp1,
     ) -> Result<Response<Incoming>, ProxyError> {
         let identity = self.meshed(addr).await;
-        self.send_to(addr, identity, req, timeout, held).await
-    }
-
-    /// Sends `req` to `addr`, in the request's own HTTP version, or over
-    /// mTLS to a peer proxy that proves `identity` (when this proxy has an
-    /// identity of its own); `timeout` (from a plugin) replaces the
-    /// configured response timeout.
-    pub async fn send_to(
-        &self,
-        addr: SocketAddr,
-        identity: Option<ServerName<'static>>,
-        req: Request<BoxBody>,
-        timeout: Option<Duration>,
-        held: &HeldHttp1,
-    ) -> Result<Response<Incoming>, ProxyError> {
         self.try_send_to(addr, identity, req, timeout, held)
             .await
             .map_err(|failed| failed.error)
     }
 
-    /// As [`Upstream::send_to`], but a request that failed before any of
-    /// it left (no connection could be made) comes back with the error, to
-    /// go to another endpoint.
+    /// Sends `req` to `addr`, in the request's own HTTP version, or over
+    /// mTLS to a peer proxy that proves `identity` (when this proxy has an
+    /// identity of its own); `timeout` (from a plugin) replaces the
+    /// configured response timeout. A request that failed before any of it
+    /// left (no connection could be made) comes back with the error, to go
+    /// to another endpoint.
     pub async fn try_send_to(
         &self,
         addr: SocketAddr,
