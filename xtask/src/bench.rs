@@ -4,7 +4,9 @@
 //! CPU 0. The upstream answered directly is the limit. Meshed pairs, two
 //! proxies in a row as between two pods, share CPU 1 and are counted
 //! together: Weft's in plaintext and over mTLS, Envoy's over mTLS. The
-//! result is a Markdown table and its raw JSON in `docs/`.
+//! balanced targets spread the load over three upstream instances, and
+//! are measured again with one of them slow. The result is a Markdown
+//! table and its raw JSON in `docs/`.
 
 mod environment;
 mod fixed_rate;
@@ -14,7 +16,9 @@ mod measure;
 mod peers;
 mod report;
 mod setup;
+mod upstreams;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -27,8 +31,9 @@ use crate::harness::processes::{
 };
 use crate::harness::{self, CLIENT_CPU, Scratch, procfs};
 use crate::workspace;
-use measure::{Endpoint, Figures};
+use measure::{Endpoint, Figures, Meter};
 use report::{Report, TargetResult};
+use upstreams::Instance;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -66,6 +71,13 @@ pub enum Target {
     WeftMtlsPair,
     /// Envoy to Envoy over mTLS and HTTP/2, client certificates required.
     EnvoyMtlsPair,
+    /// weft-proxy's outbound listener balancing a Service's three
+    /// endpoints (EWMA), which weft-controller's Destination API names.
+    WeftBalanced,
+    /// HAProxy balancing the same three instances, `balance leastconn`.
+    HaproxyBalanced,
+    /// Envoy balancing them, `LEAST_REQUEST`.
+    EnvoyBalanced,
 }
 
 impl Target {
@@ -82,6 +94,9 @@ impl Target {
             Self::WeftPair => "weft-pair",
             Self::WeftMtlsPair => "weft-mtls-pair",
             Self::EnvoyMtlsPair => "envoy-mtls-pair",
+            Self::WeftBalanced => "weft-balanced",
+            Self::HaproxyBalanced => "haproxy-balanced",
+            Self::EnvoyBalanced => "envoy-balanced",
         }
     }
 
@@ -97,7 +112,18 @@ impl Target {
             Self::WeftPair => "Weft → Weft, plaintext",
             Self::WeftMtlsPair => "Weft → Weft, mTLS",
             Self::EnvoyMtlsPair => "Envoy → Envoy, mTLS",
+            Self::WeftBalanced => "Weft, balancing 3 (EWMA)",
+            Self::HaproxyBalanced => "HAProxy, balancing 3 (leastconn)",
+            Self::EnvoyBalanced => "Envoy, balancing 3 (LEAST_REQUEST)",
         }
+    }
+
+    /// Whether it spreads the load over several upstream instances.
+    pub fn balanced(self) -> bool {
+        matches!(
+            self,
+            Self::WeftBalanced | Self::HaproxyBalanced | Self::EnvoyBalanced
+        )
     }
 }
 
@@ -152,8 +178,10 @@ fn chosen(only: &[Target]) -> Vec<Target> {
         .collect()
 }
 
-/// Starts `target` with a fresh upstream and runs the loads. Failing to
-/// start makes the target unavailable, with the reason.
+/// Starts `target` with fresh upstream instances and runs the loads; a
+/// balanced target is then started afresh with one instance slow, for the
+/// fixed-rate load. Failing to start makes the target unavailable, with
+/// the reason.
 fn measure_target(
     target: Target,
     index: usize,
@@ -162,30 +190,86 @@ fn measure_target(
     seconds: u64,
     clock_ticks: f64,
 ) -> Result<Figures, String> {
+    let started = |dir: &Path, slow| Started {
+        target,
+        index,
+        setup,
+        dir: dir.to_path_buf(),
+        instances: upstreams::instances(target, slow),
+        clock_ticks,
+    };
     let attempt = || -> anyhow::Result<Figures> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut processes = Processes::default();
-        let app = harness::weft::start_app(&mut processes, &setup.bin)?;
-        let peer = peers::Peer {
-            setup,
-            app: app.addr,
-            dir,
-            index,
-        };
-        let endpoint: Endpoint = peer.start(target, &mut processes)?;
-        harness::wait_for_200(&mut processes, endpoint.http1, &endpoint.authority, "/")
-            .map_err(|e| peer.with_logs(e))?;
-        let meter = measure::Meter {
-            proxies: &endpoint.pids,
-            upstream: app.pid,
-            clock_ticks,
-            handshakes: endpoint.handshakes.as_ref(),
-        };
-        let figures = measure::workloads(&endpoint, &meter, seconds, dir)?;
-        processes.ensure_running().map_err(|e| peer.with_logs(e))?;
+        let mut figures = started(dir, false)
+            .measure(|endpoint, meter| measure::workloads(endpoint, meter, seconds, dir))?;
+        if target.balanced() {
+            ensure_not_interrupted()?;
+            eprintln!(
+                "measuring {} with one instance {} ms slow",
+                target.name(),
+                upstreams::SLOW_DELAY_MS
+            );
+            let slow = started(&dir.join("slow-endpoint"), true)
+                .measure(|endpoint, meter| Ok(measure::fixed_rate_only(endpoint, meter, seconds)))
+                .unwrap_or_else(|error| Err(format!("{error:#}")));
+            figures.slow_endpoint = Some(slow);
+        }
         Ok(figures)
     };
     attempt().map_err(|error| format!("{error:#}"))
+}
+
+/// A target to start in front of its upstream instances.
+struct Started<'a> {
+    target: Target,
+    index: usize,
+    setup: &'a setup::Setup,
+    /// Its configuration and logs.
+    dir: PathBuf,
+    instances: Vec<Instance>,
+    clock_ticks: f64,
+}
+
+impl Started<'_> {
+    /// Starts the instances and the target, waits until it answers, and
+    /// hands both to `measure`; everything stops when it returns.
+    fn measure<T>(
+        &self,
+        measure: impl FnOnce(&Endpoint, &Meter) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let dir = &self.dir;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut processes = Processes::default();
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        let mut pids = Vec::new();
+        for instance in &self.instances {
+            let app = harness::weft::start_instance(
+                &mut processes,
+                &self.setup.bin,
+                instance.name,
+                instance.delay_ms,
+            )?;
+            addrs.push(app.addr);
+            pids.push(app.pid);
+        }
+        let peer = peers::Peer {
+            setup: self.setup,
+            upstreams: &addrs,
+            dir,
+            index: self.index,
+        };
+        let endpoint: Endpoint = peer.start(self.target, &mut processes)?;
+        harness::wait_for_200(&mut processes, endpoint.http1, &endpoint.authority, "/")
+            .map_err(|e| peer.with_logs(e))?;
+        let meter = Meter {
+            proxies: &endpoint.pids,
+            upstreams: &pids,
+            clock_ticks: self.clock_ticks,
+            handshakes: endpoint.handshakes.as_ref(),
+        };
+        let measured = measure(&endpoint, &meter)?;
+        processes.ensure_running().map_err(|e| peer.with_logs(e))?;
+        Ok(measured)
+    }
 }
 
 /// How this run was asked for, as the user would type it.

@@ -2,7 +2,9 @@
 //! keep-alive connections, each latency measured from the moment the
 //! request was *meant* to go out. A stall then shows up in the latencies of
 //! every request it delayed, not just the one it hit (coordinated
-//! omission, which closed-loop tools like wrk hide).
+//! omission, which closed-loop tools like wrk hide). It also counts which
+//! upstream instance answered each request, by the name `weft-demo` puts
+//! in `x-demo-name`: how a balancer shared the load.
 //!
 //! It runs as a hidden `cargo xtask` subcommand so taskset can pin it to
 //! the client CPU like every other load generator, with one blocking
@@ -11,6 +13,7 @@
 
 mod connection;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -130,7 +133,9 @@ impl Schedule {
             } else {
                 std::thread::sleep(due.saturating_duration_since(now));
                 match connection.exchange(&self.request) {
-                    Ok(status) if (200..400).contains(&status) => tally.record(due.elapsed()),
+                    Ok(answer) if (200..400).contains(&answer.status) => {
+                        tally.record(due.elapsed(), answer.from);
+                    }
                     Ok(_) => tally.errors += 1,
                     Err(_) => {
                         tally.errors += 1;
@@ -147,6 +152,8 @@ impl Schedule {
 /// Latencies of the requests answered with 2xx/3xx, and the rest counted.
 struct Tally {
     latencies_us: Histogram<u64>,
+    /// The 2xx/3xx answers by the instance that gave them.
+    answered_by: BTreeMap<String, u64>,
     errors: u64,
 }
 
@@ -154,17 +161,24 @@ impl Tally {
     fn new() -> anyhow::Result<Self> {
         Ok(Self {
             latencies_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?,
+            answered_by: BTreeMap::new(),
             errors: 0,
         })
     }
 
-    fn record(&mut self, latency: Duration) {
+    fn record(&mut self, latency: Duration, from: Option<String>) {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.latencies_us.saturating_record(micros.max(1));
+        if let Some(from) = from {
+            *self.answered_by.entry(from).or_default() += 1;
+        }
     }
 
     fn add(&mut self, other: &Self) -> anyhow::Result<()> {
         self.latencies_us.add(&other.latencies_us)?;
+        for (from, count) in &other.answered_by {
+            *self.answered_by.entry(from.clone()).or_default() += count;
+        }
         self.errors += other.errors;
         Ok(())
     }
@@ -179,6 +193,7 @@ impl Tally {
             "p99_us": at(0.99),
             "p999_us": at(0.999),
             "max_us": self.latencies_us.max(),
+            "answered_by": self.answered_by,
         })
     }
 }
@@ -187,6 +202,10 @@ fn parse_report(output: &str) -> Option<Load> {
     let report: serde_json::Value = serde_json::from_str(output.trim()).ok()?;
     let number = |key: &str| report.get(key)?.as_f64();
     let requests = report.get("requests")?.as_u64()?;
+    let answered_by = match report.get("answered_by") {
+        None => BTreeMap::new(),
+        Some(counts) => serde_json::from_value(counts.clone()).ok()?,
+    };
     Some(Load {
         requests,
         per_second: requests as f64 / number("seconds")?,
@@ -194,6 +213,7 @@ fn parse_report(output: &str) -> Option<Load> {
         p99_ms: number("p99_us")? / 1e3,
         p999_ms: Some(number("p999_us")? / 1e3),
         errors: report.get("errors")?.as_u64()?,
+        answered_by,
     })
 }
 
@@ -205,7 +225,8 @@ mod tests {
     fn reads_its_own_report() {
         let mut tally = Tally::new().unwrap();
         for micros in 1..=1000 {
-            tally.record(Duration::from_micros(micros));
+            let from = ["a", "b", "slow"][micros as usize % 3];
+            tally.record(Duration::from_micros(micros), Some(from.into()));
         }
         tally.errors = 2;
         let load = parse_report(&tally.report(0.5).to_string()).unwrap();
@@ -215,5 +236,11 @@ mod tests {
         assert!((load.p50_ms - 0.5).abs() < 0.001);
         assert!((load.p99_ms - 0.99).abs() < 0.001);
         assert!((load.p999_ms.unwrap() - 0.999).abs() < 0.001);
+        let shares: Vec<(&str, u64)> = load
+            .answered_by
+            .iter()
+            .map(|(from, count)| (from.as_str(), *count))
+            .collect();
+        assert_eq!(shares, [("a", 333), ("b", 334), ("slow", 333)]);
     }
 }

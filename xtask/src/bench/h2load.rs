@@ -2,6 +2,7 @@
 //! 16 streams each on the client CPU. It prints no percentiles, so they come
 //! from its per-request log.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -45,6 +46,7 @@ pub fn run(addr: SocketAddr, host: &str, seconds: u64, log: &Path) -> anyhow::Re
         p99_ms: ms(0.99),
         p999_ms: Some(ms(0.999)),
         errors: summary.errors,
+        answered_by: BTreeMap::new(),
     })
 }
 

@@ -57,7 +57,7 @@ fn envoy_count(stats: &str, cluster: &str) -> Option<u64> {
 }
 
 /// The body of `GET path`, which must answer 200, on its own connection.
-fn get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
+pub(super) fn get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
     let exchange = || -> std::io::Result<Vec<u8>> {
         let mut stream = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT)?;
         stream.set_read_timeout(Some(HTTP_TIMEOUT))?;

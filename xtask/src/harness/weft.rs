@@ -71,10 +71,24 @@ pub struct App {
 
 /// Starts `weft-demo http` on a port the kernel picks, on the client CPU.
 pub fn start_app(processes: &mut Processes, bin: &Path) -> anyhow::Result<App> {
+    start_instance(processes, bin, "app", 0)
+}
+
+/// The same, answering as `name` (its `x-demo-name`), each answer
+/// `delay_ms` late: one of several instances behind a balancer, or a slow
+/// one among them.
+pub fn start_instance(
+    processes: &mut Processes,
+    bin: &Path,
+    name: &str,
+    delay_ms: u64,
+) -> anyhow::Result<App> {
     let mut command = pinned(CLIENT_CPU, bin.join("weft-demo"));
-    command
-        .args(["http", "--listen", "127.0.0.1:0", "--name", "app"])
-        .stdout(Stdio::piped());
+    command.args(["http", "--listen", "127.0.0.1:0", "--name", name]);
+    if delay_ms > 0 {
+        command.args(["--delay-ms", &delay_ms.to_string()]);
+    }
+    command.stdout(Stdio::piped());
     let child = processes.spawn("weft-demo", &mut command)?;
     let pid = child.id();
     let stdout = child.stdout.take().expect("stdout is piped");

@@ -1,11 +1,15 @@
 //! A keep-alive HTTP/1.1 connection for the fixed-rate load, reading each
-//! response whole so the next request can follow on the same connection.
+//! response whole so the next request can follow on the same connection,
+//! and which upstream instance gave it (`x-demo-name`).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use anyhow::Context;
+
+/// The header in which each `weft-demo` instance names itself.
+const ANSWERED_BY: &str = "x-demo-name";
 
 /// A keep-alive HTTP/1.1 connection and what it has read past the last
 /// response.
@@ -34,8 +38,8 @@ impl Connection {
         self.buffer.clear();
     }
 
-    /// Sends `request` and reads the whole response; returns its status.
-    pub fn exchange(&mut self, request: &[u8]) -> io::Result<u16> {
+    /// Sends `request` and reads the whole response.
+    pub fn exchange(&mut self, request: &[u8]) -> io::Result<Answer> {
         if self.stream.is_none() {
             self.stream = Some(connect(self.addr, self.timeout)?);
         }
@@ -48,7 +52,10 @@ impl Connection {
                 if response.close {
                     self.reopen();
                 }
-                return Ok(response.status);
+                return Ok(Answer {
+                    status: response.status,
+                    from: response.from,
+                });
             }
             let read = stream.read(&mut chunk)?;
             if read == 0 {
@@ -67,6 +74,13 @@ fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
+/// What came back for a request.
+pub struct Answer {
+    pub status: u16,
+    /// The upstream instance that answered, if it said.
+    pub from: Option<String>,
+}
+
 /// A complete response at the start of a buffer.
 #[derive(Debug, PartialEq)]
 struct Response {
@@ -75,6 +89,8 @@ struct Response {
     len: usize,
     /// The server will close the connection after it.
     close: bool,
+    /// Its `x-demo-name`.
+    from: Option<String>,
 }
 
 /// The response at the start of `buffer`, or `None` until it is complete.
@@ -97,6 +113,11 @@ fn parse_response(buffer: &[u8]) -> io::Result<Option<Response>> {
             .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
     };
     let close = header("connection").is_some_and(|value| value == "close");
+    let from = head
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(ANSWERED_BY))
+        .map(|h| String::from_utf8_lossy(h.value).trim().to_string());
     let body = &buffer[head_len..];
     let body_len = if matches!(status, 204 | 304) {
         Some(0)
@@ -111,6 +132,7 @@ fn parse_response(buffer: &[u8]) -> io::Result<Option<Response>> {
         status,
         len: head_len + body_len,
         close,
+        from,
     }))
 }
 
@@ -159,7 +181,7 @@ mod tests {
 
     #[test]
     fn reads_a_response_framed_by_length() {
-        let text = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloHTTP/1.1";
+        let text = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nX-Demo-Name: b\r\n\r\nhelloHTTP/1.1";
         let response = parse_response(text).unwrap().unwrap();
         assert_eq!(
             response,
@@ -167,6 +189,7 @@ mod tests {
                 status: 200,
                 len: text.len() - "HTTP/1.1".len(),
                 close: false,
+                from: Some("b".into()),
             }
         );
         assert_eq!(parse_response(&text[..40]).unwrap(), None);
@@ -184,6 +207,7 @@ mod tests {
                 status: 503,
                 len: text.len(),
                 close: true,
+                from: None,
             }
         );
         for cut in 1..text.len() {
@@ -203,7 +227,8 @@ mod tests {
             Some(Response {
                 status: 204,
                 len: 27,
-                close: false
+                close: false,
+                from: None,
             })
         );
     }

@@ -42,7 +42,7 @@ impl Peer<'_> {
             &[
                 ("admin_port", server_admin.to_string()),
                 ("listen_port", server_port.to_string()),
-                ("upstream_port", self.app.port().to_string()),
+                ("upstream_port", self.app().port().to_string()),
                 ("cert_dir", cert_dir.clone()),
             ],
         )?;

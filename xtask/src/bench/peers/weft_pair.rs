@@ -8,22 +8,20 @@
 
 use std::ffi::OsStr;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Instant;
 
-use anyhow::{Context, anyhow, ensure};
+use anyhow::ensure;
 
+use super::weft_controller::{Controller, NAMESPACE};
 use super::{Peer, render};
 use crate::bench::handshakes::Handshakes;
 use crate::bench::measure::Endpoint;
-use crate::harness::processes::{Processes, ensure_not_interrupted, pinned};
+use crate::harness::processes::{Processes, ensure_not_interrupted};
 use crate::harness::weft::{self, Listeners};
-use crate::harness::{self, CLIENT_CPU, POLL, READY_LIMIT, free_ports, loopback};
+use crate::harness::{self, POLL, READY_LIMIT, free_ports, loopback};
 
 pub(super) const MESH_TEMPLATE: &str = include_str!("../../../../bench/weft-mesh.yaml");
-const NAMESPACE: &str = "bench";
-/// The controller checks its state and writes the pods' tokens first.
-const CONTROLLER_READY_LIMIT: Duration = Duration::from_secs(60);
 
 /// One side of the pair: its pod, which is also its service account.
 #[derive(Clone, Copy)]
@@ -49,19 +47,7 @@ impl Side {
     }
 }
 
-/// A started weft-controller: where proxies reach it and its state (the
-/// trust anchors it made, the pods' tokens).
-struct Controller {
-    plugin_api: SocketAddr,
-    identity: SocketAddr,
-    state: PathBuf,
-}
-
 impl Controller {
-    fn token(&self, side: Side) -> PathBuf {
-        self.state.join("tokens").join(NAMESPACE).join(side.pod())
-    }
-
     /// What makes a proxy `side`'s certified sidecar, keeping what it
     /// takes from the controller in `cache` (which it creates).
     fn sidecar_env(&self, side: Side, cache: PathBuf) -> Vec<(&'static str, String)> {
@@ -74,7 +60,10 @@ impl Controller {
             ("WEFT_PROXY_WORKLOAD", format!("{NAMESPACE}/{}", side.pod())),
             ("WEFT_PROXY_PLUGIN_CACHE_DIR", text(cache)),
             ("WEFT_PROXY_IDENTITY_LOCAL_NAME", side.identity()),
-            ("WEFT_PROXY_IDENTITY_TOKEN_FILE", text(self.token(side))),
+            (
+                "WEFT_PROXY_IDENTITY_TOKEN_FILE",
+                text(self.token(side.pod())),
+            ),
             (
                 "WEFT_PROXY_IDENTITY_TRUST_ANCHORS",
                 text(self.state.join("identity/ca.crt")),
@@ -98,7 +87,7 @@ impl Peer<'_> {
         };
         let (client, server) = (listeners(0), listeners(3));
         let controller = if mtls {
-            Some(self.start_controller(processes, client, server)?)
+            Some(self.start_pair_controller(processes, client, server)?)
         } else {
             None
         };
@@ -126,22 +115,13 @@ impl Peer<'_> {
         })
     }
 
-    /// weft-controller on the load's CPU (it is idle while the load runs,
-    /// and not counted), serving the pair's pods; returned once it has
-    /// written their tokens.
-    fn start_controller(
+    /// weft-controller serving the pair's pods.
+    fn start_pair_controller(
         &self,
         processes: &mut Processes,
         client: Listeners,
         server: Listeners,
     ) -> anyhow::Result<Controller> {
-        let binary = self
-            .setup
-            .controller
-            .as_ref()
-            .map_err(|reason| anyhow!("{reason}"))?;
-        let mesh = self.dir.join("mesh");
-        std::fs::create_dir_all(&mesh).with_context(|| format!("creating {}", mesh.display()))?;
         let pods = render(
             MESH_TEMPLATE,
             &[
@@ -149,32 +129,8 @@ impl Peer<'_> {
                 ("server_inbound_port", server.inbound.port().to_string()),
             ],
         )?;
-        let pods_path = mesh.join("workloads.yaml");
-        std::fs::write(&pods_path, pods)
-            .with_context(|| format!("writing {}", pods_path.display()))?;
-        let [plugin_api, identity] = free_ports()?.map(loopback);
-        let controller = Controller {
-            plugin_api,
-            identity,
-            state: self.dir.join("controller-state"),
-        };
-        let mut command = pinned(CLIENT_CPU, binary);
-        command
-            .env("WEFT_CONTROLLER_DIR", &mesh)
-            .env("WEFT_CONTROLLER_LISTEN_ADDR", plugin_api.to_string())
-            .env("WEFT_CONTROLLER_IDENTITY_LISTEN_ADDR", identity.to_string())
-            .env("WEFT_CONTROLLER_STATE_DIR", &controller.state)
-            .env("WEFT_LOG", "warn");
-        self.spawn(
-            processes,
-            "weft-controller",
-            "weft-controller",
-            &mut command,
-        )?;
-        for side in [Side::Client, Side::Server] {
-            wait_for_file(processes, &controller.token(side)).map_err(|e| self.with_logs(e))?;
-        }
-        Ok(controller)
+        let sides = [Side::Client, Side::Server].map(Side::pod);
+        self.start_controller(processes, &[("workloads.yaml", pods)], &sides)
     }
 
     fn start_proxy(
@@ -192,28 +148,12 @@ impl Peer<'_> {
             .collect();
         weft::Proxy {
             bin: &self.setup.bin,
-            app: self.app,
+            app: self.app(),
             chain: None,
             log: &log,
         }
         .start_with(processes, listeners, &env)
     }
-}
-
-/// The controller writes a pod's token once its issuer is loaded.
-fn wait_for_file(processes: &mut Processes, path: &Path) -> anyhow::Result<()> {
-    let deadline = Instant::now() + CONTROLLER_READY_LIMIT;
-    while !path.exists() {
-        processes.ensure_running()?;
-        ensure_not_interrupted()?;
-        ensure!(
-            Instant::now() < deadline,
-            "weft-controller did not write {} within {CONTROLLER_READY_LIMIT:?}",
-            path.display()
-        );
-        std::thread::sleep(POLL);
-    }
-    Ok(())
 }
 
 /// Sends requests through the pair until one has crossed it over mTLS. A

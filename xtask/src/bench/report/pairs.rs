@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use serde_json::{Value, json};
 
-use super::{Figures, Report, WORKLOADS, Workload, ratio};
+use super::{Figures, Report, WORKLOADS, Workload, against_target, figure};
 use crate::bench::Target;
 
 /// The mTLS pair's CPU per request at most this many times the plaintext
@@ -153,25 +153,5 @@ impl Report {
             Some((per_10k, count)) => format!("{per_10k:.2} ({count})"),
             None => "—".into(),
         }
-    }
-}
-
-fn figure(cpu: Option<f64>) -> String {
-    cpu.map_or("—".into(), |cpu| format!("{cpu:.3}"))
-}
-
-/// The ratio, and whether it meets its target.
-fn against_target(value: Option<f64>, base: Option<f64>, target: f64) -> String {
-    let shown = ratio(value, base);
-    match (value, base) {
-        (Some(value), Some(base)) if base > 0.0 => {
-            let verdict = if value / base <= target {
-                "met"
-            } else {
-                "missed"
-            };
-            format!("{shown} ({verdict})")
-        }
-        _ => shown,
     }
 }

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use super::*;
 use crate::bench::measure::Load;
 
@@ -10,6 +12,7 @@ fn measured(per_second: f64, cpu: Option<f64>) -> Measurement {
             p99_ms: 1.8,
             p999_ms: Some(3.25),
             errors: 0,
+            answered_by: BTreeMap::new(),
         },
         cpu_s_per_10k: cpu,
         rss_load_kb: cpu.map(|_| 15 * 1024),
@@ -28,6 +31,7 @@ fn ran(target: Target, per_second: f64, cpu: Option<f64>) -> TargetResult {
             fixed_rate: Ok(measured(2000.0, cpu)),
             http2: Ok(measured(per_second, cpu)),
             handshakes_since_start: None,
+            slow_endpoint: None,
         }),
     }
 }
@@ -160,7 +164,11 @@ fn calls_out_runs_that_shared_the_load_cpu() {
 
 #[test]
 fn keeps_every_table_rectangular() {
-    for (report, count) in [(report(), 3), (report_with_pairs(), 4)] {
+    for (report, count) in [
+        (report(), 3),
+        (report_with_pairs(), 4),
+        (report_with_balanced(), 5),
+    ] {
         let markdown = report.markdown();
         let tables: Vec<Vec<&str>> = markdown
             .split("\n\n")
@@ -267,4 +275,89 @@ fn keeps_the_pairs_ratios_and_handshakes_in_json() {
     assert_eq!(targets[6]["name"], "weft-mtls-pair");
     assert_eq!(targets[6]["http1"]["handshakes"], 1);
     assert_eq!(report().json()["pairs"], Value::Null);
+}
+
+/// A balanced target whose slow round answered `p99_ms` at the tail, the
+/// slow instance giving `slow` of every 100 answers.
+fn balanced(target: Target, cpu: f64, p99_ms: f64, slow: u64) -> TargetResult {
+    let mut result = ran(target, 40_000.0, Some(cpu));
+    if let Ok(figures) = &mut result.outcome {
+        let mut measured = measured(2000.0, Some(cpu));
+        measured.load.p99_ms = p99_ms;
+        measured.load.answered_by = BTreeMap::from([
+            ("a".to_string(), (100 - slow) * 100 / 2),
+            ("b".to_string(), (100 - slow) * 100 / 2),
+            ("slow".to_string(), slow * 100),
+        ]);
+        figures.slow_endpoint = Some(Ok(measured));
+    }
+    result
+}
+
+fn report_with_balanced() -> Report {
+    let mut report = report();
+    report.results.extend([
+        balanced(Target::WeftBalanced, 0.18, 2.0, 2),
+        balanced(Target::HaproxyBalanced, 0.20, 40.0, 1),
+        TargetResult {
+            target: Target::EnvoyBalanced,
+            outcome: Err("no pip to download Envoy with".into()),
+        },
+    ]);
+    report
+}
+
+#[test]
+fn sets_the_balanced_targets_against_haproxy() {
+    let markdown = report_with_balanced().markdown();
+    let http1 = row(&markdown, "## Balancing three endpoints", "HTTP/1.1");
+    assert_eq!(
+        http1,
+        "| HTTP/1.1 | 0.180 | 0.200 | — | 0.90 (met) | 1.80 | 1.80 | — | 1.00 (met) |"
+    );
+    let weft = row(
+        &markdown,
+        "## One slow endpoint of three",
+        "Weft, balancing 3 (EWMA)",
+    );
+    assert_eq!(
+        weft,
+        "| Weft, balancing 3 (EWMA) | 2000 | 0.48 | 2.00 | 3.25 | 0.05 | 2.0 % | 0.180 | 0 |"
+    );
+    let envoy = row(
+        &markdown,
+        "## One slow endpoint of three",
+        "Envoy, balancing 3 (LEAST_REQUEST)",
+    );
+    assert!(envoy.contains("| unavailable: no pip to download Envoy with |"));
+    assert!(
+        !report().markdown().contains("## Balancing three endpoints"),
+        "no balanced target, no balancing table"
+    );
+}
+
+#[test]
+fn keeps_the_balanced_ratios_and_the_slow_round_in_json() {
+    let json = report_with_balanced().json();
+    let http1 = &json["balanced"]["loads"][0];
+    assert!((http1["weft_over_haproxy_cpu"].as_f64().unwrap() - 0.9).abs() < 1e-9);
+    assert_eq!(http1["p99_ms"]["envoy-balanced"], Value::Null);
+    let slow = &json["balanced"]["slow_endpoint"];
+    assert_eq!(slow["delay_ms"], 50);
+    assert!(
+        (slow["measured"]["haproxy-balanced"]["slow_share"]
+            .as_f64()
+            .unwrap()
+            - 0.01)
+            .abs()
+            < 1e-9
+    );
+    assert_eq!(
+        slow["measured"]["weft-balanced"]["answered_by"]["slow"],
+        200
+    );
+    let targets = json["targets"].as_array().unwrap();
+    assert_eq!(targets[5]["name"], "weft-balanced");
+    assert_eq!(targets[5]["slow_endpoint"]["p99_ms"], 2.0);
+    assert_eq!(report().json()["balanced"], Value::Null);
 }

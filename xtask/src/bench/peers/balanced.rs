@@ -1,0 +1,98 @@
+//! HAProxy and Envoy balancing three upstream instances, the peers of
+//! Weft's balanced proxy (`weft_balanced`): each alone on the proxy CPU with
+//! one worker, HAProxy with `balance leastconn`, Envoy with
+//! `LEAST_REQUEST`, the instances in a static list. All three balanced
+//! targets take the same load, addressed to the Service Weft resolves.
+
+use anyhow::{anyhow, ensure};
+
+use super::{Peer, render};
+use crate::bench::measure::Endpoint;
+use crate::bench::upstreams::BALANCED_INSTANCES;
+use crate::harness::processes::{Processes, pinned};
+use crate::harness::{PROXY_CPU, free_ports, loopback, wait_for_200};
+
+pub(super) const HAPROXY_TEMPLATE: &str = include_str!("../../../../bench/haproxy-balanced.cfg");
+pub(super) const ENVOY_TEMPLATE: &str = include_str!("../../../../bench/envoy-balanced.yaml");
+/// What every request to a balanced target is for: the Service whose
+/// endpoints Weft takes from the controller (the others ignore it).
+pub(super) const SERVICE_AUTHORITY: &str = "backend.bench.svc.cluster.local:8081";
+
+impl Peer<'_> {
+    /// `port_1` to `port_3`, the instances' ports, for the templates.
+    pub(super) fn instance_ports(&self) -> anyhow::Result<Vec<(String, String)>> {
+        ensure!(
+            self.upstreams.len() == BALANCED_INSTANCES,
+            "a balanced target needs {BALANCED_INSTANCES} upstream instances, not {}",
+            self.upstreams.len()
+        );
+        Ok(self
+            .upstreams
+            .iter()
+            .zip(1..)
+            .map(|(addr, at)| (format!("port_{at}"), addr.port().to_string()))
+            .collect())
+    }
+
+    pub(super) fn haproxy_balanced(&self, processes: &mut Processes) -> anyhow::Result<Endpoint> {
+        let [http1, http2] = free_ports()?;
+        let mut values = self.instance_ports()?;
+        values.push(("listen_port".into(), http1.to_string()));
+        values.push(("h2_port".into(), http2.to_string()));
+        let config = render(HAPROXY_TEMPLATE, &named(&values))?;
+        let config_path = self.write(&config, "haproxy.cfg")?;
+        let mut command = pinned(PROXY_CPU, "haproxy");
+        // -db: stay in the foreground, one process.
+        command.arg("-db").arg("-f").arg(&config_path);
+        let pid = self.spawn(processes, "haproxy", "haproxy", &mut command)?;
+        Ok(Endpoint {
+            pids: vec![pid],
+            http1: loopback(http1),
+            http2: loopback(http2),
+            authority: SERVICE_AUTHORITY.into(),
+            handshakes: None,
+        })
+    }
+
+    pub(super) fn envoy_balanced(&self, processes: &mut Processes) -> anyhow::Result<Endpoint> {
+        let envoy = self
+            .setup
+            .envoy
+            .as_ref()
+            .map_err(|reason| anyhow!("{reason}"))?;
+        let [listen, admin] = free_ports()?;
+        let mut values = self.instance_ports()?;
+        values.push(("listen_port".into(), listen.to_string()));
+        values.push(("admin_port".into(), admin.to_string()));
+        let config = render(ENVOY_TEMPLATE, &named(&values))?;
+        let config_path = self.write(&config, "envoy.yaml")?;
+        let mut command = pinned(PROXY_CPU, envoy);
+        command
+            .arg("-c")
+            .arg(&config_path)
+            .args(["--concurrency", "1", "--log-level", "warn"])
+            // Started twice for one target (the slow round): no shared
+            // memory to collide with the previous one, or another Envoy.
+            .arg("--disable-hot-restart");
+        let pid = self.spawn(processes, "envoy", "envoy", &mut command)?;
+        let admin = loopback(admin);
+        wait_for_200(processes, admin, &admin.to_string(), "/ready")
+            .map_err(|e| self.with_logs(e))?;
+        let listen = loopback(listen);
+        Ok(Endpoint {
+            pids: vec![pid],
+            http1: listen,
+            http2: listen,
+            authority: SERVICE_AUTHORITY.into(),
+            handshakes: None,
+        })
+    }
+}
+
+/// `values` as `render` takes them.
+pub(super) fn named(values: &[(String, String)]) -> Vec<(&str, String)> {
+    values
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.clone()))
+        .collect()
+}
