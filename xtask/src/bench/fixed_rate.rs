@@ -62,7 +62,9 @@ pub fn describe(seconds: u64) -> String {
 
 /// Runs the generator pinned to the client CPU and reads its report.
 pub fn run(addr: SocketAddr, host: &str, seconds: u64) -> anyhow::Result<Load> {
-    let exe = std::env::current_exe().context("finding the xtask binary")?;
+    // This very binary, even after a build in the shared target directory
+    // has replaced the file it was started from.
+    let exe = format!("/proc/{}/exe", std::process::id());
     let mut command = pinned(CLIENT_CPU, exe);
     command
         .arg("bench-fixed-rate")
