@@ -126,8 +126,7 @@ impl Report {
                             format!("{:.2}", load.p99_ms),
                             load.p999_ms.map_or("—".into(), |ms| format!("{ms:.2}")),
                             ratio(Some(load.p99_ms), haproxy_p99),
-                            slow_share(measured)
-                                .map_or("—".into(), |share| format!("{:.1} %", share * 100.0)),
+                            slow_share_cell(measured),
                             figure(measured.cpu_s_per_10k),
                             load.errors.to_string(),
                         ]
@@ -220,4 +219,15 @@ fn slow_share(measured: &Measurement) -> Option<f64> {
     let answered_by = &measured.load.answered_by;
     let counted: u64 = answered_by.values().sum();
     (counted > 0).then(|| answered_by.get(SLOW_NAME).copied().unwrap_or(0) as f64 / counted as f64)
+}
+
+/// The slow instance's share, and the counts it comes from.
+fn slow_share_cell(measured: &Measurement) -> String {
+    let answered_by = &measured.load.answered_by;
+    let slow = answered_by.get(SLOW_NAME).copied().unwrap_or(0);
+    let counted: u64 = answered_by.values().sum();
+    match slow_share(measured) {
+        Some(share) => format!("{:.1} % ({slow} of {counted})", share * 100.0),
+        None => "—".into(),
+    }
 }

@@ -322,7 +322,8 @@ fn sets_the_balanced_targets_against_haproxy() {
     );
     assert_eq!(
         weft,
-        "| Weft, balancing 3 (EWMA) | 2000 | 0.48 | 2.00 | 3.25 | 0.05 | 2.0 % | 0.180 | 0 |"
+        "| Weft, balancing 3 (EWMA) | 2000 | 0.48 | 2.00 | 3.25 | 0.05 | 2.0 % (200 of 10000) | 0.180 \
+         | 0 |"
     );
     let envoy = row(
         &markdown,
