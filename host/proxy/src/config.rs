@@ -123,7 +123,7 @@ pub struct Config {
     /// Where compiled plugins are kept between runs (by module sha256): a
     /// directory private to the proxy's user, created 0700. Empty keeps them
     /// in memory only, as does a directory another user owns or may write.
-    #[arg(long, env = "WEFT_PROXY_PLUGIN_CACHE_DIR", default_value_os_t = default_plugin_cache_dir(|name| std::env::var_os(name)))]
+    #[arg(long, env = "WEFT_PROXY_PLUGIN_CACHE_DIR", default_value_os_t = default_plugin_cache_dir(|name| std::env::var_os(name)), value_parser = parse_cache_dir)]
     pub plugin_cache_dir: std::path::PathBuf,
 
     /// Log filter in `tracing` syntax, e.g. `info` or `weft_proxy=debug`.
@@ -247,6 +247,12 @@ pub fn parse_ports(s: &str) -> Result<PortSet, ParseError> {
     Ok(PortSet(ranges))
 }
 
+/// A directory, or nothing: clap's own path parser refuses an empty value,
+/// which here means "in memory only".
+fn parse_cache_dir(s: &str) -> Result<std::path::PathBuf, std::convert::Infallible> {
+    Ok(std::path::PathBuf::from(s))
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, ParseError> {
     let err = || ParseError::Duration(s.to_string());
     let s = s.trim();
@@ -264,6 +270,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_plugin_cache_dir_keeps_compiled_plugins_in_memory() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: Config,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from(["weft-proxy", "--plugin-cache-dir", ""])
+            .expect("an empty cache directory is accepted");
+        assert!(cli.config.plugin_cache_dir.as_os_str().is_empty());
+    }
 
     #[test]
     fn ports_parse_lists_and_ranges() {
