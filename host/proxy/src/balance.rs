@@ -31,10 +31,10 @@ use tower::load::{CompleteOnResponse, PeakEwma, PendingRequests};
 use tower::{BoxError, Service, ServiceExt};
 use weft_api::destination::LoadBalancer;
 
-use crate::BoxBody;
 use crate::discovery::{EndpointMeta, Resolved};
 use crate::errors::ProxyError;
 use crate::http::{HeldHttp1, Upstream};
+use crate::{BoxBody, lock};
 pub use endpoint::EndpointLabels;
 use endpoint::{Attempt, Endpoint, EndpointError, Health};
 
@@ -269,8 +269,4 @@ where
         stream::iter(changes)
     });
     Box::pin(changes)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -18,6 +18,7 @@ use weft_api::destination::GetEndpointRequest;
 use weft_api::destination::destination_client::DestinationClient;
 
 use crate::errors::ProxyError;
+use crate::lock;
 
 /// How long an answer is used before it is asked again (in the background:
 /// requests go on with the answer they have).
@@ -66,7 +67,7 @@ impl Destinations {
         port: u16,
     ) -> Result<SocketAddr, ProxyError> {
         let key = (host.to_ascii_lowercase(), port);
-        let known = self.dns().get(&key).copied();
+        let known = lock(&self.dns).get(&key).copied();
         if let Some((addr, asked)) = known
             && asked.elapsed() < DNS_FRESH_FOR
         {
@@ -81,7 +82,7 @@ impl Destinations {
             .and_then(|mut addrs| addrs.next().ok_or(std::io::ErrorKind::NotFound.into()));
         match (answer, known) {
             (Ok(addr), _) => {
-                let mut dns = self.dns();
+                let mut dns = lock(&self.dns);
                 if dns.len() >= MAX_REMEMBERED {
                     dns.retain(|_, (_, asked)| asked.elapsed() < DNS_FRESH_FOR);
                 }
@@ -96,10 +97,6 @@ impl Destinations {
             }
             (Err(error), None) => Err(resolve_error(error)),
         }
-    }
-
-    fn dns(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u16), (SocketAddr, Instant)>> {
-        self.dns.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn check_loop(&self, addr: SocketAddr) -> Result<SocketAddr, ProxyError> {

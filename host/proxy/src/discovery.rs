@@ -29,6 +29,7 @@ use weft_api::destination::{GetDestination, LoadBalancer, Update, update};
 
 use crate::balance::Balancer;
 use crate::http::Upstream;
+use crate::lock;
 
 /// How long the first request to a service waits for the controller's
 /// first answer before it goes where DNS says.
@@ -354,10 +355,6 @@ fn apply(current: &Resolved, update: Update, first: bool) -> Resolved {
         endpoints,
         load_balancer,
     }))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

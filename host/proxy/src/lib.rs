@@ -37,6 +37,12 @@ use crate::config::Config;
 use crate::metrics::TransportMetrics;
 use crate::serve::Proxy;
 
+/// A mutex's guard, even if a thread panicked holding it: the state behind
+/// the proxy's locks stays consistent between statements.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Bodies as they travel through the proxy: streamed, never collected.
 pub type BoxBody = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
 

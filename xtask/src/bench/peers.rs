@@ -202,15 +202,23 @@ impl Peer<'_> {
     }
 
     fn haproxy(&self, processes: &mut Processes) -> anyhow::Result<Endpoint> {
+        let upstream = [("upstream_port", self.app().port().to_string())];
+        self.haproxy_with(processes, HAPROXY_TEMPLATE, &upstream, AUTHORITY)
+    }
+
+    /// HAProxy from `template`: `values` and its two listen ports filled in.
+    fn haproxy_with(
+        &self,
+        processes: &mut Processes,
+        template: &str,
+        values: &[(&str, String)],
+        authority: &str,
+    ) -> anyhow::Result<Endpoint> {
         let [http1, http2] = free_ports()?;
-        let config = render(
-            HAPROXY_TEMPLATE,
-            &[
-                ("listen_port", http1.to_string()),
-                ("h2_port", http2.to_string()),
-                ("upstream_port", self.app().port().to_string()),
-            ],
-        )?;
+        let mut values = values.to_vec();
+        values.push(("listen_port", http1.to_string()));
+        values.push(("h2_port", http2.to_string()));
+        let config = render(template, &values)?;
         let config_path = self.write(&config, "haproxy.cfg")?;
         let mut command = pinned(PROXY_CPU, "haproxy");
         // -db: stay in the foreground, one process.
@@ -220,7 +228,7 @@ impl Peer<'_> {
             pids: vec![pid],
             http1: loopback(http1),
             http2: loopback(http2),
-            authority: AUTHORITY.into(),
+            authority: authority.into(),
             handshakes: None,
         })
     }

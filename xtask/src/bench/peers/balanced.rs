@@ -35,23 +35,13 @@ impl Peer<'_> {
     }
 
     pub(super) fn haproxy_balanced(&self, processes: &mut Processes) -> anyhow::Result<Endpoint> {
-        let [http1, http2] = free_ports()?;
-        let mut values = self.instance_ports()?;
-        values.push(("listen_port".into(), http1.to_string()));
-        values.push(("h2_port".into(), http2.to_string()));
-        let config = render(HAPROXY_TEMPLATE, &named(&values))?;
-        let config_path = self.write(&config, "haproxy.cfg")?;
-        let mut command = pinned(PROXY_CPU, "haproxy");
-        // -db: stay in the foreground, one process.
-        command.arg("-db").arg("-f").arg(&config_path);
-        let pid = self.spawn(processes, "haproxy", "haproxy", &mut command)?;
-        Ok(Endpoint {
-            pids: vec![pid],
-            http1: loopback(http1),
-            http2: loopback(http2),
-            authority: SERVICE_AUTHORITY.into(),
-            handshakes: None,
-        })
+        let instances = self.instance_ports()?;
+        self.haproxy_with(
+            processes,
+            HAPROXY_TEMPLATE,
+            &named(&instances),
+            SERVICE_AUTHORITY,
+        )
     }
 
     pub(super) fn envoy_balanced(&self, processes: &mut Processes) -> anyhow::Result<Endpoint> {
