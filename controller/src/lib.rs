@@ -6,6 +6,7 @@
 //! pure; `state`, `api` and `destination` are the thin runtime around them.
 
 pub mod api;
+pub mod check;
 pub mod crd;
 pub mod destination;
 pub mod fetch;
@@ -14,6 +15,7 @@ mod fixtures;
 pub mod identity;
 pub mod index;
 pub mod inspect;
+pub mod install;
 pub mod kubernetes;
 pub mod local;
 pub mod module_source;

@@ -69,13 +69,26 @@ enum Command {
         /// Files to read; `-` or none reads standard input.
         files: Vec<PathBuf>,
     },
+    /// Prints the manifests that install Weft's control plane (as the Helm
+    /// chart renders them): `weft install | kubectl apply -f -`.
+    Install(weft_controller::install::InstallArgs),
+    /// Prints what `weft install` created, for `kubectl delete -f -`.
+    Uninstall(weft_controller::install::UninstallArgs),
+    /// Checks that a cluster can run Weft (`--pre`), that the control plane
+    /// is healthy, and that the proxies are (`--proxy`).
+    Check(weft_controller::check::CheckArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    if let Command::Inject { files } = &cli.command {
-        return inject(files);
+    // These need no controller.
+    match &cli.command {
+        Command::Inject { files } => return inject(files),
+        Command::Install(args) => return weft_controller::install::install(args),
+        Command::Uninstall(args) => return weft_controller::install::uninstall(args),
+        Command::Check(args) => return weft_controller::check::check(args).await,
+        _ => {}
     }
     let controller = Channel::from_shared(cli.controller.clone())
         .with_context(|| format!("{} is not a URL", cli.controller))?
@@ -115,7 +128,12 @@ async fn main() -> anyhow::Result<ExitCode> {
             print!("{}", render_endpoint(&endpoint));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Inject { .. } => unreachable!("answered without a controller"),
+        Command::Inject { .. }
+        | Command::Install(_)
+        | Command::Uninstall(_)
+        | Command::Check(_) => {
+            unreachable!("answered without a controller")
+        }
         Command::Endpoints { authority } => {
             let mut destination = DestinationClient::new(controller);
             let mut updates = destination
