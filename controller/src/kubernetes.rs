@@ -1,15 +1,19 @@
 //! The Kubernetes source: watches on Namespaces, Pods, WasmPlugins,
 //! Services and EndpointSlices feed the index through `state::follow_events`, and each WasmPlugin's status
-//! is written back. The decisions live in `events` (watch events into
+//! is written back by the replica that holds the status Lease (`lease`),
+//! which also keeps the trust anchors in meshed namespaces (`trust_roots`). The decisions live in `events` (watch events into
 //! index events) and `status` (what a plugin's status should say), pure and
 //! tested with real objects; the glue below talks to the API server, which
 //! no test here can run, so it stays this short.
 
 pub mod events;
+pub mod lease;
 pub mod status;
 #[cfg(test)]
 mod tests;
+pub mod trust_roots;
 
+use std::path::PathBuf;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +33,7 @@ pub use events::{Translator, Watched};
 pub use status::status_update;
 
 use crate::fetch::Fetcher;
-use crate::index::Event;
+use crate::index::{Event, ROOT_NAMESPACE};
 use crate::resources::WasmPlugin;
 use crate::state::{State, follow_events};
 
@@ -40,16 +44,26 @@ pub const FIELD_MANAGER: &str = "weft-controller";
 /// retries failed writes and undoes edits by hand.
 const STATUS_RESYNC: Duration = Duration::from_secs(60);
 
-/// Follows the cluster `client` reaches, publishing each new state and
-/// writing WasmPlugins' statuses, until `publish` has no receivers left.
-/// A lost connection changes nothing: watches retry with kube's default
-/// backoff and the last state keeps being served.
+/// Follows the cluster `client` reaches, publishing each new state, until
+/// `publish` has no receivers left. While this replica holds the status
+/// Lease, it writes WasmPlugins' statuses and copies the trust anchors in
+/// `anchors_file` to every meshed namespace. A lost connection changes
+/// nothing: watches retry with kube's default backoff and the last state
+/// keeps being served.
 pub async fn follow_cluster(
     client: Client,
     runtime: Arc<Runtime>,
     fetcher: Arc<Fetcher>,
     publish: watch::Sender<Arc<State>>,
+    anchors_file: PathBuf,
 ) {
+    let leading = lease::lead(client.clone(), lease::Candidate::from_env(ROOT_NAMESPACE));
+    tokio::spawn(trust_roots::keep_trust_roots(
+        client.clone(),
+        anchors_file,
+        ROOT_NAMESPACE.to_string(),
+        leading.clone(),
+    ));
     let (events, rx) = mpsc::channel(1024);
     let (plugins, writer) = reflector::store();
     tokio::spawn(forward(
@@ -86,7 +100,12 @@ pub async fn follow_cluster(
         .reflect(writer),
         events,
     ));
-    tokio::spawn(write_statuses(client, plugins, publish.subscribe()));
+    tokio::spawn(write_statuses(
+        client,
+        plugins,
+        publish.subscribe(),
+        leading,
+    ));
     follow_events(rx, runtime, fetcher, publish).await;
 }
 
@@ -116,6 +135,7 @@ async fn write_statuses(
     client: Client,
     plugins: Store<WasmPlugin>,
     mut state: watch::Receiver<Arc<State>>,
+    mut leading: watch::Receiver<bool>,
 ) {
     let params = PatchParams {
         field_manager: Some(FIELD_MANAGER.to_string()),
@@ -125,7 +145,11 @@ async fn write_statuses(
     loop {
         tokio::select! {
             changed = state.changed() => if changed.is_err() { return },
+            lead = leading.changed() => if lead.is_err() { return },
             _ = resync.tick() => {}
+        }
+        if !*leading.borrow_and_update() {
+            continue;
         }
         let current = state.borrow_and_update().clone();
         let now = now();

@@ -168,7 +168,11 @@ fn main() -> anyhow::Result<()> {
                     };
                     let (publish, state) = watch::channel(Arc::new(empty));
                     let (runtime, fetcher) = (Arc::new(runtime), Arc::new(fetcher));
-                    tokio::spawn(follow_cluster(client, runtime, fetcher, publish));
+                    // Copied to meshed namespaces, whose proxies mount them.
+                    let anchors = args.identity.identity_trust_anchors.clone().context(
+                        "--kubernetes needs --identity-trust-anchors (the chart mounts them)",
+                    )?;
+                    tokio::spawn(follow_cluster(client, runtime, fetcher, publish, anchors));
                     state
                 }
             };
