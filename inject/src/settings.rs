@@ -1,6 +1,9 @@
 //! What an injection puts into a pod when no annotation says otherwise: the
 //! defaults the Helm chart's values carry, and the ports and addresses the
-//! proxy and the controller agree on.
+//! proxy and the controller agree on. The controller reads [`Settings`] from
+//! the chart's inject config (`inject.yaml`, camelCase, every field optional).
+
+use serde::Deserialize;
 
 /// The sidecar's container name; a pod with a container of this name is
 /// already injected (the controller's index looks for it too).
@@ -57,8 +60,11 @@ pub const INBOUND_POLICIES: [&str; 6] = [
 ];
 
 /// The control plane's choices for every injected pod. `Default` gives the
-/// chart's default values.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// chart's default values; [`Settings::from_yaml`] reads the inject config,
+/// where a missing field keeps its default and an unknown one is refused
+/// (a misspelt setting would otherwise be silently ignored).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Settings {
     /// Where the images are: the proxy image is `<registry>/weft-proxy:<version>`.
     pub registry: String,
@@ -80,14 +86,41 @@ pub struct Settings {
     pub resources: Resources,
 }
 
-/// The proxy container's resources; `None` leaves one unset.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The proxy container's resources; `None` leaves one unset. In the inject
+/// config a missing field keeps the chart's default and `null` unsets it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Resources {
+    #[serde(default = "chart::cpu_request")]
     pub cpu_request: Option<String>,
+    #[serde(default = "chart::cpu_limit")]
     pub cpu_limit: Option<String>,
+    #[serde(default = "chart::memory_request")]
     pub memory_request: Option<String>,
+    #[serde(default = "chart::memory_limit")]
     pub memory_limit: Option<String>,
 }
+
+/// The chart's default proxy resources, one function per field for serde.
+mod chart {
+    pub fn cpu_request() -> Option<String> {
+        Some("100m".into())
+    }
+    pub fn cpu_limit() -> Option<String> {
+        None
+    }
+    pub fn memory_request() -> Option<String> {
+        Some("20Mi".into())
+    }
+    pub fn memory_limit() -> Option<String> {
+        Some("250Mi".into())
+    }
+}
+
+/// An inject config that cannot be read; the message names the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(#[from] serde_norway::Error);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -103,16 +136,26 @@ impl Default for Settings {
             opaque_ports: DEFAULT_OPAQUE_PORTS.into(),
             default_inbound_policy: "all-unauthenticated".into(),
             resources: Resources {
-                cpu_request: Some("100m".into()),
-                cpu_limit: None,
-                memory_request: Some("20Mi".into()),
-                memory_limit: Some("250Mi".into()),
+                cpu_request: chart::cpu_request(),
+                cpu_limit: chart::cpu_limit(),
+                memory_request: chart::memory_request(),
+                memory_limit: chart::memory_limit(),
             },
         }
     }
 }
 
 impl Settings {
+    /// Reads the inject config (YAML, camelCase). An empty document (or
+    /// one of comments only) is all defaults.
+    pub fn from_yaml(text: &str) -> Result<Self, SettingsError> {
+        // Read as a struct, not via a `Value`, so errors keep their line.
+        if serde_norway::from_str::<serde_norway::Value>(text)?.is_null() {
+            return Ok(Self::default());
+        }
+        Ok(serde_norway::from_str(text)?)
+    }
+
     /// The proxy image without its tag.
     pub fn proxy_image(&self) -> String {
         format!("{}/{PROXY_CONTAINER}", self.registry.trim_end_matches('/'))
@@ -139,5 +182,79 @@ impl Settings {
     /// `WEFT_PROXY_IDENTITY_SVC_ADDR`: the identity service, `host:port`.
     pub fn identity_addr(&self) -> String {
         format!("{}:{CONTROLLER_IDENTITY_PORT}", self.controller_host())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inject_config_reads_camel_case_and_keeps_defaults_for_what_it_omits() {
+        let settings = Settings::from_yaml(
+            "registry: registry.example:5000/mesh\n\
+             proxyVersion: \"0.2.0\"\n\
+             cni: true\n\
+             resources: {cpuLimit: 500m, memoryLimit: null}\n",
+        )
+        .unwrap();
+        let expected = Settings {
+            registry: "registry.example:5000/mesh".into(),
+            proxy_version: "0.2.0".into(),
+            cni: true,
+            resources: Resources {
+                cpu_limit: Some("500m".into()),
+                memory_limit: None,
+                ..Settings::default().resources
+            },
+            ..Settings::default()
+        };
+        assert_eq!(settings, expected);
+        assert_eq!(
+            settings.proxy_image(),
+            "registry.example:5000/mesh/weft-proxy"
+        );
+    }
+
+    #[test]
+    fn the_contracts_full_config_is_the_default() {
+        let full = "registry: localhost:5000/weft\n\
+                    proxyVersion: \"0.1.0\"\n\
+                    imagePullPolicy: IfNotPresent\n\
+                    controlPlaneNamespace: weft-system\n\
+                    trustDomain: cluster.local\n\
+                    clusterDomain: cluster.local\n\
+                    cni: false\n\
+                    logLevel: warn,weft_proxy=info\n\
+                    opaquePorts: \"25,587,3306,4444,5432,6379,9300,11211\"\n\
+                    defaultInboundPolicy: all-unauthenticated\n\
+                    resources: {cpuRequest: 100m, cpuLimit: null, memoryRequest: 20Mi, memoryLimit: 250Mi}\n";
+        let default = Settings {
+            proxy_version: "0.1.0".into(),
+            ..Settings::default()
+        };
+        assert_eq!(Settings::from_yaml(full).unwrap(), default);
+        assert_eq!(Settings::from_yaml("").unwrap(), Settings::default());
+        assert_eq!(
+            Settings::from_yaml("# nothing set\n").unwrap(),
+            Settings::default()
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        for (yaml, field) in [
+            ("registyr: example\n", "registyr"),
+            ("resources: {cpuRequets: 1}\n", "cpuRequets"),
+            ("proxy_version: \"1\"\n", "proxy_version"),
+        ] {
+            let error = Settings::from_yaml(yaml).unwrap_err().to_string();
+            assert!(
+                error.contains(&format!("unknown field `{field}`")),
+                "{error}"
+            );
+        }
+        let error = Settings::from_yaml("cni: maybe\n").unwrap_err().to_string();
+        assert!(error.contains("cni"), "{error}");
     }
 }
