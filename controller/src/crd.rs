@@ -6,7 +6,7 @@ use kube::CustomResourceExt;
 use crate::resources::WasmPlugin;
 
 /// Where the chart keeps the WasmPlugin CRD, relative to the repository root.
-pub const WASM_PLUGIN_CRD_PATH: &str = "charts/weft/crds/wasmplugins.weft.io.yaml";
+pub const WASM_PLUGIN_CRD_PATH: &str = "charts/weft-crds/templates/wasmplugins.weft.io.yaml";
 
 /// The WasmPlugin CRD as YAML, as `weft-crds` prints it.
 pub fn wasm_plugin_crd_yaml() -> String {
