@@ -6,6 +6,7 @@ mod bench_plugins;
 mod demo;
 mod fuzz;
 mod harness;
+mod images;
 mod stop_signal;
 mod test;
 mod workspace;
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run weft-proxy between two demo services and a steady load on loopback.
     Demo(demo::DemoArgs),
+    /// Build the weft-proxy and weft-controller container images (static, from scratch); write and/or push them.
+    Images(images::ImagesArgs),
     /// Install what the test suite needs (as root, with apt-get), then run it.
     Test(test::TestArgs),
     /// Fuzz each target in fuzz/ for a while (installs nightly and cargo-fuzz if missing).
@@ -42,6 +45,7 @@ fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Demo(args) => demo::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Test(args) => test::run(&args),
+        Command::Images(args) => images::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Fuzz(args) => fuzz::run(&args).map(|()| ExitCode::SUCCESS),
         Command::BenchPlugins(args) => bench_plugins::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
