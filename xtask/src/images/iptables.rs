@@ -3,7 +3,8 @@
 //! manager, so it carries Debian's `xtables-*-multi` binaries, the
 //! `iptables*`/`ip6tables*` names as links to them, the extensions they
 //! load (`-j REDIRECT`, `-m owner`, `-m multiport`), and exactly the
-//! shared libraries and loader `ldd` lists for all of those.
+//! shared libraries and loader `ldd` lists for all of those; and `/run`,
+//! where iptables-legacy takes its lock.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -64,6 +65,9 @@ pub fn layer() -> anyhow::Result<Layer> {
             }
         }
     }
+    // iptables-legacy takes its lock at /run/xtables.lock, and a container
+    // runtime mounts /dev and /proc but not /run.
+    entries.insert("run".to_string(), Entry::Directory);
     for library in libraries(&elf_files)? {
         // At the path the loader is asked for (`/lib64/ld-linux-x86-64.so.2`
         // is written into every binary), as a file, whatever links lead to

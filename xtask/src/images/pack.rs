@@ -60,8 +60,15 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 /// What a layer holds at a path (relative to `/`, without a leading slash).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
-    File { bytes: Vec<u8>, mode: u32 },
-    Symlink { target: String },
+    File {
+        bytes: Vec<u8>,
+        mode: u32,
+    },
+    Symlink {
+        target: String,
+    },
+    /// An empty directory (mode 0755, as every directory a layer holds).
+    Directory,
 }
 
 /// A gzip'd tar layer and its diff ID (the digest of the uncompressed tar,
@@ -95,6 +102,8 @@ impl Layer {
                     let mut header = header(tar::EntryType::Symlink, 0o777, 0);
                     builder.append_link(&mut header, path, target)
                 }
+                // Packed with the parent directories.
+                Entry::Directory => Ok(()),
             }
             .with_context(|| format!("adding {path}"))?;
         }
@@ -127,11 +136,14 @@ fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     header
 }
 
-/// Every directory above an entry, parents first (BTreeSet order puts
-/// `usr` before `usr/bin`).
+/// Every directory entry and directory above an entry, parents first
+/// (BTreeSet order puts `usr` before `usr/bin`).
 fn directories(entries: &BTreeMap<String, Entry>) -> std::collections::BTreeSet<String> {
     let mut directories = std::collections::BTreeSet::new();
-    for path in entries.keys() {
+    for (path, entry) in entries {
+        if *entry == Entry::Directory {
+            directories.insert(path.clone());
+        }
         let mut parent = path.as_str();
         while let Some((dir, _)) = parent.rsplit_once('/') {
             directories.insert(dir.to_string());

@@ -306,6 +306,7 @@ fn the_proxy_images_iptables_runs_in_a_root_of_its_own() {
             .unwrap_or_else(|| panic!("{wanted} is not in the layer"))
     };
     assert_eq!(find("usr/sbin/iptables").kind, tar::EntryType::Symlink);
+    assert_eq!(find("run").kind, tar::EntryType::Directory);
     let loader = find("lib64/ld-linux-x86-64.so.2");
     assert_eq!(loader.kind, tar::EntryType::Regular);
     let multis: Vec<_> = entries
