@@ -40,9 +40,9 @@ pub fn build_static() -> anyhow::Result<PathBuf> {
     Ok(target.join(MUSL_TARGET).join("release"))
 }
 
-/// ring's C and assembly parts are compiled by cc, which for the musl
-/// target wants `musl-gcc` (Debian's musl-tools); without it the build
-/// stops at ring.
+/// ring's C and assembly and wasmtime's C helpers are compiled by cc,
+/// which for the musl target wants `musl-gcc` (Debian's musl-tools);
+/// without it the build stops at ring.
 fn install_musl_gcc() -> anyhow::Result<()> {
     if on_path("musl-gcc") {
         return Ok(());
