@@ -68,7 +68,7 @@ pub const ROOT_NAMESPACE: &str = "weft-system";
 #[derive(Clone, Debug)]
 pub struct Index {
     root_namespace: String,
-    namespaces: BTreeMap<String, PluginAnnotations>,
+    namespaces: BTreeMap<String, NamespaceEntry>,
     pods: BTreeMap<WorkloadRef, PodEntry>,
     /// The meshed pods of `pods` by address, kept in step with them.
     receivers: Receivers,
@@ -76,6 +76,14 @@ pub struct Index {
     services: BTreeMap<ServiceRef, ServiceEntry>,
     slices: BTreeMap<EndpointSliceRef, SliceEntry>,
     revision: u64,
+}
+
+/// What the index keeps of a namespace: its plugin annotations, and the
+/// ones that steer sidecar injection, for the admission webhook.
+#[derive(Clone, Debug, PartialEq)]
+struct NamespaceEntry {
+    plugins: PluginAnnotations,
+    injection: BTreeMap<String, String>,
 }
 
 /// What the index keeps of a pod: only what selection and endpoint lookup
@@ -242,6 +250,13 @@ impl Index {
             .filter_map(|(key, state)| state.rejection.as_ref().map(|r| (key, r)))
     }
 
+    /// The annotations of `namespace` that steer sidecar injection
+    /// (`weft.io/inject`, `config.weft.io/*` and Linkerd's names); `None`
+    /// while the namespace is not known.
+    pub fn injection_annotations(&self, namespace: &str) -> Option<&BTreeMap<String, String>> {
+        self.namespaces.get(namespace).map(|entry| &entry.injection)
+    }
+
     /// The plugins `workload` runs, in order.
     pub fn plugin_set(&self, workload: &WorkloadRef) -> Result<ChainForWorkload, ChainError> {
         let pod = self
@@ -250,11 +265,13 @@ impl Index {
             .ok_or_else(|| ChainError::UnknownWorkload(workload.clone()))?;
         // A pod seen before its namespace would otherwise briefly lose the
         // namespace's plugins; no answer keeps the proxy on its last chain.
-        let namespace = self.namespaces.get(&workload.namespace).ok_or_else(|| {
-            ChainError::UnknownNamespace {
+        let namespace = &self
+            .namespaces
+            .get(&workload.namespace)
+            .ok_or_else(|| ChainError::UnknownNamespace {
                 workload: workload.clone(),
-            }
-        })?;
+            })?
+            .plugins;
 
         let mut problems = Vec::new();
         let (names, plugins_from): (&[String], _) =
@@ -428,12 +445,25 @@ fn resolve(
 
 // === what the index keeps of each object ===
 
-fn namespace_entry(namespace: &Namespace) -> Option<(String, PluginAnnotations)> {
+fn namespace_entry(namespace: &Namespace) -> Option<(String, NamespaceEntry)> {
+    use weft_inject::annotations::{INJECT, LINKERD_CONFIG_PREFIX, WEFT_CONFIG_PREFIX};
     let name = namespace.metadata.name.clone()?;
-    Some((
-        name,
-        PluginAnnotations::parse(namespace.metadata.annotations.as_ref()),
-    ))
+    let annotations = namespace.metadata.annotations.as_ref();
+    let injection = annotations
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| {
+            INJECT.contains(&key.as_str())
+                || key.starts_with(WEFT_CONFIG_PREFIX)
+                || key.starts_with(LINKERD_CONFIG_PREFIX)
+        })
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    let entry = NamespaceEntry {
+        plugins: PluginAnnotations::parse(annotations),
+        injection,
+    };
+    Some((name, entry))
 }
 
 fn pod_entry(pod: &Pod) -> Option<(WorkloadRef, PodEntry)> {

@@ -23,6 +23,7 @@ pub mod modules;
 pub mod resources;
 pub mod state;
 pub mod validate;
+pub mod webhook;
 
 pub use index::{ChainForWorkload, Event, Index, PluginRef, ResolvedPlugin, WorkloadRef};
 pub use resources::{WasmPlugin, WasmPluginSpec, WasmPluginStatus};

@@ -1,7 +1,8 @@
 //! `weft-controller`: serves the plugin and destination APIs to proxies
 //! from a directory of resources (Namespaces, Pods, WasmPlugins, Services
 //! and EndpointSlices as YAML),
-//! following its changes, or from a Kubernetes cluster's watches.
+//! following its changes, or from a Kubernetes cluster's watches; and, with
+//! `--webhook-listen`, the mutating admission webhook that injects proxies.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ use weft_controller::inspect::InspectApi;
 use weft_controller::kubernetes::follow_cluster;
 use weft_controller::modules::Modules;
 use weft_controller::state::{State, follow_directory, read_state};
+use weft_controller::webhook::{CertificateFiles, ServingCertificate, Webhook};
 use weft_identity::{Credentials, NameError, ServiceAccount, TrustDomain};
 
 /// Exit code for bad configuration (`EX_USAGE`), as the proxy's.
@@ -71,7 +73,35 @@ struct Args {
     log: String,
     #[command(flatten)]
     identity: IdentityArgs,
+    #[command(flatten)]
+    webhook: WebhookArgs,
 }
+
+/// The mutating admission webhook (HTTPS), off unless given an address.
+#[derive(clap::Args)]
+struct WebhookArgs {
+    /// Serve the webhook here (`POST /inject`, `GET /live`, `GET /ready`).
+    #[arg(
+        long,
+        env = "WEFT_CONTROLLER_WEBHOOK_LISTEN_ADDR",
+        requires_all = ["webhook_certificate", "webhook_key"]
+    )]
+    webhook_listen: Option<SocketAddr>,
+    /// The webhook's serving certificate (PEM, its chain after it;
+    /// `tls.crt`). Reloaded on change.
+    #[arg(long, env = "WEFT_CONTROLLER_WEBHOOK_CERTIFICATE")]
+    webhook_certificate: Option<PathBuf>,
+    /// The webhook's key (PEM; `tls.key`). Reloaded on change.
+    #[arg(long, env = "WEFT_CONTROLLER_WEBHOOK_KEY")]
+    webhook_key: Option<PathBuf>,
+    /// What injection adds (YAML, `weft_inject::Settings` in camelCase;
+    /// the chart's `inject.yaml`). Without it, the chart's defaults.
+    #[arg(long, env = "WEFT_CONTROLLER_INJECT_CONFIG")]
+    inject_config: Option<PathBuf>,
+}
+
+/// How often the webhook's certificate files are checked for a rotation.
+const WEBHOOK_CERTIFICATE_POLL: Duration = Duration::from_secs(1);
 
 /// The identity service (TLS, on its own port, as Linkerd's).
 #[derive(clap::Args)]
@@ -137,6 +167,10 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let inject_settings = read_inject_config(&args.webhook).unwrap_or_else(|message| {
+        eprintln!("weft-controller: {message}");
+        std::process::exit(EXIT_CONFIG)
+    });
     let runtime = weft_plugins::Runtime::new().context("starting the plugin runtime")?;
     let fetcher = Fetcher::new().context("starting the module fetcher")?;
     // Read before listening, so the first proxies find their workloads; and
@@ -177,6 +211,7 @@ fn main() -> anyhow::Result<()> {
                 }
             };
             let identity = start_identity(&args, state.clone()).await?;
+            start_webhook(&args, inject_settings, state.clone()).await?;
             tokio::select! {
                 served = serve(&args, state) => served,
                 served = identity => served,
@@ -263,6 +298,54 @@ async fn start_identity(
             .await
             .context("serving the identity service")
     })
+}
+
+/// `--inject-config`, or the chart's defaults without it; the message names
+/// the file and what is wrong in it.
+fn read_inject_config(args: &WebhookArgs) -> Result<weft_inject::Settings, String> {
+    let Some(path) = &args.inject_config else {
+        return Ok(weft_inject::Settings::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--inject-config {}: {e}", path.display()))?;
+    weft_inject::Settings::from_yaml(&text)
+        .map_err(|e| format!("--inject-config {}: {e}", path.display()))
+}
+
+/// With `--webhook-listen`: loads the serving certificate (following its
+/// files), binds, and serves the webhook on its own task. With
+/// `--kubernetes` it is ready once the watches have listed everything.
+async fn start_webhook(
+    args: &Args,
+    settings: weft_inject::Settings,
+    state: watch::Receiver<Arc<State>>,
+) -> anyhow::Result<()> {
+    let (Some(listen), Some(certificate), Some(key)) = (
+        args.webhook.webhook_listen,
+        &args.webhook.webhook_certificate,
+        &args.webhook.webhook_key,
+    ) else {
+        return Ok(());
+    };
+    let files = CertificateFiles {
+        certificate: certificate.clone(),
+        key: key.clone(),
+    };
+    let serving = ServingCertificate::load(&files).context("the webhook certificate")?;
+    let tls = serving
+        .server_config()
+        .context("the webhook's TLS configuration")?;
+    tokio::spawn(serving.follow(files, WEBHOOK_CERTIFICATE_POLL));
+    let mut webhook = Webhook::new(settings, state);
+    if args.kubernetes {
+        webhook = webhook.ready_after_first_publish();
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    tracing::info!(webhook_addr = %listener.local_addr()?, "serving the admission webhook");
+    tokio::spawn(webhook.serve(listener, tls));
+    Ok(())
 }
 
 /// Writes every pod's token whenever the pods change.
