@@ -124,6 +124,14 @@ impl RunningController {
         let _ = self.child.kill().await;
     }
 
+    /// The address the controller logged with `message` as `field=`, e.g.
+    /// its webhook's (`" serving the admission webhook "`, `"webhook_addr="`).
+    pub fn logged_addr(&self, message: &str, field: &str) -> Option<SocketAddr> {
+        let logs = self.logs.lock().unwrap();
+        logs.iter()
+            .find_map(|line| logged_addr(line, message, field))
+    }
+
     /// `Ok` once the controller has logged `text`, else its logs so far.
     pub fn logged(&self, text: &str) -> Result<(), String> {
         let logs = self.logs.lock().unwrap().join("\n");

@@ -434,3 +434,152 @@ async fn weft_inject_adds_the_sidecar_to_manifests_from_a_file_or_standard_input
         assert_eq!(stderr.lines().collect::<Vec<_>>(), reports);
     }
 }
+
+/// The admission webhook over HTTPS, as the API server calls it: a pod
+/// created in a namespace annotated `weft.io/inject: enabled` gets a patch
+/// that adds the proxy (with the inject config's registry) and passes the
+/// Kubernetes schemas; elsewhere it is allowed untouched with the reason;
+/// garbage is a bad request; and a rotated certificate is served without a
+/// restart.
+#[tokio::test]
+async fn the_webhook_injects_pods_of_annotated_namespaces_over_https() {
+    use base64::Engine;
+    use serde_json::{Value, json};
+    use weft_tests::webhook::{WebhookCa, kubernetes_validate};
+
+    let dir = std::env::temp_dir().join(format!("weft-webhook-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("resources")).unwrap();
+    std::fs::write(
+        dir.join("resources/namespaces.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: emojivoto\n  annotations:\n    \
+         weft.io/inject: enabled\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: plain\n",
+    )
+    .unwrap();
+    let inject_config = dir.join("inject.yaml");
+    std::fs::write(
+        &inject_config,
+        "registry: registry.example/weft\nproxyVersion: \"0.1.0\"\n",
+    )
+    .unwrap();
+    let ca = WebhookCa::new(&dir);
+    let controller = RunningController::spawn_with(
+        &dir.join("resources"),
+        "127.0.0.1:0".parse().unwrap(),
+        &[
+            ("WEFT_CONTROLLER_WEBHOOK_LISTEN_ADDR", "127.0.0.1:0"),
+            (
+                "WEFT_CONTROLLER_WEBHOOK_CERTIFICATE",
+                ca.certificate.to_str().unwrap(),
+            ),
+            ("WEFT_CONTROLLER_WEBHOOK_KEY", ca.key.to_str().unwrap()),
+            (
+                "WEFT_CONTROLLER_INJECT_CONFIG",
+                inject_config.to_str().unwrap(),
+            ),
+        ],
+    )
+    .await;
+    let webhook = controller
+        .logged_addr(" serving the admission webhook ", "webhook_addr=")
+        .expect("the webhook starts before the plugin API");
+
+    let ready = ca.request(webhook, "GET", "/ready", Vec::new()).await;
+    assert_eq!(ready.status, 200, "the directory is read before serving");
+
+    // A ReplicaSet's pod in emojivoto, as the API server sends it.
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../inject/tests/fixtures/admission-review.json");
+    let review: Value = serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+    let answer = ca
+        .request(
+            webhook,
+            "POST",
+            "/inject",
+            serde_json::to_vec(&review).unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, 200);
+    let answer: Value = serde_json::from_slice(&answer.body).unwrap();
+    let response = &answer["response"];
+    assert_eq!(answer["kind"], "AdmissionReview");
+    assert_eq!(response["uid"], review["request"]["uid"]);
+    assert_eq!(response["allowed"], true);
+    assert_eq!(response["patchType"], "JSONPatch");
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(response["patch"].as_str().expect("a base64 patch"))
+        .unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&patch).expect("an RFC 6902 patch");
+    let mut pod = review["request"]["object"].clone();
+    json_patch::patch(&mut pod, &patch).expect("the patch applies");
+    let proxy = pod["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "weft-proxy")
+        .expect("a weft-proxy container");
+    assert_eq!(proxy["image"], "registry.example/weft/weft-proxy:0.1.0");
+    assert_eq!(
+        pod["metadata"]["annotations"]["weft.io/proxy-version"],
+        "0.1.0"
+    );
+    // The API server names it from generateName after the webhooks ran.
+    pod["metadata"]["name"] = json!("web-6c8d5b9f7d-x2x4q");
+    let patched = dir.join("patched-pod.json");
+    std::fs::write(&patched, pod.to_string()).unwrap();
+    if let Err(refused) = kubernetes_validate(&[patched]) {
+        panic!("the patched pod fails the Kubernetes schemas: {refused}");
+    }
+
+    // The same pod in a namespace nobody annotated.
+    let mut plain = review.clone();
+    plain["request"]["namespace"] = json!("plain");
+    plain["request"]["object"]["metadata"]["namespace"] = json!("plain");
+    let answer = ca
+        .request(
+            webhook,
+            "POST",
+            "/inject",
+            serde_json::to_vec(&plain).unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, 200);
+    let answer: Value = serde_json::from_slice(&answer.body).unwrap();
+    let response = &answer["response"];
+    assert_eq!(response["allowed"], true);
+    assert!(response.get("patch").is_none() && response.get("patchType").is_none());
+    assert_eq!(
+        response["status"]["message"],
+        "weft: not injected: neither the pod nor its namespace is annotated weft.io/inject: enabled"
+    );
+
+    let garbage = ca
+        .request(webhook, "POST", "/inject", b"<html>".to_vec())
+        .await;
+    assert_eq!(garbage.status, 400);
+    assert!(
+        String::from_utf8_lossy(&garbage.body).starts_with("not JSON: "),
+        "{:?}",
+        garbage.body
+    );
+    assert_eq!(
+        ca.request(webhook, "GET", "/nope", Vec::new()).await.status,
+        404
+    );
+
+    // The Secret rotates: new connections get the new certificate.
+    let before = ca.request(webhook, "GET", "/live", Vec::new()).await;
+    let rotated = ca.rotate();
+    assert_ne!(before.certificate, rotated);
+    let (ca, rotated) = (&ca, &rotated);
+    eventually("the rotated certificate is served", || async move {
+        let answer = ca.request(webhook, "GET", "/live", Vec::new()).await;
+        match (answer.status, answer.certificate == *rotated) {
+            (200, true) => Ok(()),
+            (status, _) => Err(format!("{status}, the old certificate")),
+        }
+    })
+    .await;
+    controller.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
