@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use weft_controller::WasmPlugin;
 use weft_controller::identity::{Issuer, Lifetimes};
-use weft_controller::install::{InstallArgs, render, uninstall_objects};
+use weft_controller::install::{InstallArgs, render, to_yaml, uninstall_objects};
 use weft_identity::TrustDomain;
 
 /// k8s-openapi's `v1_33` feature: the API the objects are checked against.
@@ -258,6 +258,8 @@ fn weft_install_prints_what_helm_renders_for_the_same_values() {
             ..InstallArgs::default()
         };
         let mut installed = render(&args).unwrap().objects;
+        // What is printed reads back as the same objects.
+        assert_eq!(documents(&to_yaml(&installed).unwrap()), installed);
         let namespace = installed.remove(0);
         assert_eq!(namespace["kind"], "Namespace");
         assert_eq!(namespace["metadata"]["name"], "weft-system");
