@@ -107,7 +107,7 @@ pub async fn gather(context: Option<&str>, options: &Options) -> Snapshot {
     };
     let version = match client.apiserver_version().await {
         Ok(version) => version,
-        Err(e) => return Snapshot::unreached(Unreached::Api(e.to_string())),
+        Err(e) => return Snapshot::unreached(Unreached::Api(causes(&e))),
     };
     let mut snapshot = Snapshot::reached(version);
     snapshot.namespace = get(Api::all(client.clone()), ROOT_NAMESPACE).await;
@@ -149,7 +149,7 @@ async fn get<K>(api: Api<K>, name: &str) -> Read<Option<K>>
 where
     K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    api.get_opt(name).await.map_err(|e| e.to_string())
+    api.get_opt(name).await.map_err(|e| causes(&e))
 }
 
 async fn list<K>(api: Api<K>, params: &ListParams) -> Read<Vec<K>>
@@ -158,8 +158,22 @@ where
 {
     match api.list(params).await {
         Ok(list) => Ok(list.items),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(causes(&e)),
     }
+}
+
+/// An error with its causes: kube's own says only "client error (Connect)".
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text += &format!(": {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Asks whether this user may create each kind the install creates.
@@ -183,7 +197,7 @@ async fn access_reviews(client: &Client) -> Read<Vec<SelfSubjectAccessReview>> {
         let review = api
             .create(&PostParams::default(), &review)
             .await
-            .map_err(|e| format!("reviewing access to {}: {e}", kind.resource))?;
+            .map_err(|e| format!("reviewing access to {}: {}", kind.resource, causes(&e)))?;
         answered.push(review);
     }
     Ok(answered)

@@ -555,3 +555,20 @@ fn the_json_output_is_linkerds() {
         "install the CRDs: weft install --crds | kubectl apply -f -"
     );
 }
+
+#[test]
+fn flags_are_refused_where_they_mean_nothing() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: super::CheckArgs,
+    }
+    let parse = |args: &[&str]| Cli::try_parse_from([&["check"], args].concat());
+    assert!(parse(&["--pre", "--proxy"]).is_err());
+    assert!(parse(&["-n", "shop"]).is_err(), "-n is --proxy's");
+    let cli = parse(&["--proxy", "-n", "shop", "-o", "json"]).unwrap();
+    assert_eq!(cli.args.namespace.as_deref(), Some("shop"));
+    assert!(matches!(cli.args.output, super::Format::Json));
+    assert!(parse(&["-o", "yaml"]).is_err());
+}
