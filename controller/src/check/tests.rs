@@ -572,3 +572,39 @@ fn flags_are_refused_where_they_mean_nothing() {
     assert!(matches!(cli.args.output, super::Format::Json));
     assert!(parse(&["-o", "yaml"]).is_err());
 }
+
+#[test]
+fn a_proxy_as_a_native_sidecar_counts_as_meshed() {
+    let mut pods: Vec<Pod> = items("meshed-pods.json");
+    let pod = &mut pods[0];
+    let spec = pod.spec.as_mut().unwrap();
+    let proxy = spec.containers.remove(0);
+    spec.init_containers.get_or_insert_default().push(proxy);
+    let status = pod.status.as_mut().unwrap();
+    let proxy_status = status.container_statuses.as_mut().unwrap().remove(0);
+    let mut unready = proxy_status.clone();
+    status
+        .init_container_statuses
+        .get_or_insert_default()
+        .push(proxy_status);
+    let snapshot = Snapshot {
+        data_plane_pods: Ok(pods.clone()),
+        ..healthy()
+    };
+    let categories = checks(&snapshot, &with_proxy(), now());
+    assert_eq!(problems(&categories), Vec::<String>::new());
+    unready.ready = false;
+    let statuses = pods[0]
+        .status
+        .as_mut()
+        .unwrap()
+        .init_container_statuses
+        .as_mut();
+    *statuses.unwrap().last_mut().unwrap() = unready;
+    let snapshot = Snapshot {
+        data_plane_pods: Ok(pods),
+        ..healthy()
+    };
+    let (line, _, _) = only_problem(&snapshot, &with_proxy());
+    assert_eq!(line, "× data plane proxies are ready");
+}
