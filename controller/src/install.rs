@@ -56,6 +56,49 @@ pub struct InstallArgs {
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct UninstallArgs {}
 
+/// `weft identity`: the files Helm's `--set-file` lines read.
+#[derive(clap::Args, Clone, Debug)]
+pub struct IdentityArgs {
+    /// Where to write `ca.crt`, `issuer.crt` and `issuer.key` (created).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The trust domain, as the chart's `identityTrustDomain`.
+    #[arg(long, default_value = "cluster.local")]
+    pub trust_domain: String,
+}
+
+/// Generates what `weft install` generates when given no identity, as
+/// files: a trust anchor (its key is not kept), and the issuer it signed.
+pub fn identity(args: &IdentityArgs) -> anyhow::Result<ExitCode> {
+    let trust = TrustDomain::new(NAMESPACE, &args.trust_domain)?;
+    let pems = certificates::identity(&trust).context("generating the trust anchor and issuer")?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let write = |name: &str, pem: &str, mode: u32| -> anyhow::Result<PathBuf> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = args.out.join(name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&path)
+            .and_then(|mut file| file.write_all(pem.as_bytes()))
+            .with_context(|| format!("cannot write {} (it must not exist yet)", path.display()))?;
+        Ok(path)
+    };
+    let anchors = write("ca.crt", &pems.trust_anchors, 0o644)?;
+    let certificate = write("issuer.crt", &pems.issuer_certificate, 0o644)?;
+    let key = write("issuer.key", &pems.issuer_key, 0o600)?;
+    println!(
+        "--set-file identityTrustAnchorsPEM={} \\\n  --set-file identity.issuer.tls.crtPEM={} \\\n  --set-file identity.issuer.tls.keyPEM={}",
+        anchors.display(),
+        certificate.display(),
+        key.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// What `weft install` prints, and what it tells the operator besides.
 pub struct Rendered {
     pub objects: Vec<Value>,

@@ -435,6 +435,129 @@ async fn weft_inject_adds_the_sidecar_to_manifests_from_a_file_or_standard_input
     }
 }
 
+/// An empty directory of this test process's own.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `weft inject --config` injects with the control plane's settings (the
+/// webhook's `inject.yaml`), and a config with a typo is refused by name.
+#[test]
+fn weft_inject_takes_the_control_planes_inject_config() {
+    let dir = scratch("weft-inject-config");
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../inject/tests/fixtures/namespace-annotated.yaml");
+    let config = dir.join("inject.yaml");
+    std::fs::write(
+        &config,
+        "registry: registry.example/weft\nproxyVersion: \"9.9.9\"\n",
+    )
+    .unwrap();
+    let weft = |args: &[&str]| {
+        std::process::Command::new(weft_tests::binaries::path("weft"))
+            .args(args)
+            .output()
+            .expect("running weft")
+    };
+    let injected = weft(&[
+        "inject",
+        "--config",
+        config.to_str().unwrap(),
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(injected.status.success(), "{injected:?}");
+    let yaml = String::from_utf8_lossy(&injected.stdout);
+    assert!(
+        yaml.contains("image: registry.example/weft/weft-proxy:9.9.9"),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("localhost:5000"), "{yaml}");
+
+    std::fs::write(
+        &config,
+        "registry: registry.example/weft\nproxyVersoin: \"9.9.9\"\n",
+    )
+    .unwrap();
+    let refused = weft(&[
+        "inject",
+        "--config",
+        config.to_str().unwrap(),
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("proxyVersoin"), "{stderr}");
+    assert!(refused.stdout.is_empty());
+}
+
+/// `weft identity` writes the anchor and issuer Helm's `--set-file` lines
+/// read; `weft install` takes the same files and puts them in the control
+/// plane's ConfigMap and Secret; an existing file is never overwritten.
+#[test]
+fn weft_identity_writes_files_that_weft_install_and_helm_take() {
+    let out = scratch("weft-identity").join("identity");
+    let weft = |args: &[&str]| {
+        std::process::Command::new(weft_tests::binaries::path("weft"))
+            .args(args)
+            .output()
+            .expect("running weft")
+    };
+    let made = weft(&["identity", "--out", out.to_str().unwrap()]);
+    assert!(made.status.success(), "{made:?}");
+    let hint = String::from_utf8_lossy(&made.stdout);
+    assert!(
+        hint.contains("--set-file identityTrustAnchorsPEM="),
+        "{hint}"
+    );
+    let anchors = std::fs::read_to_string(out.join("ca.crt")).unwrap();
+    let key_mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(out.join("issuer.key"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(key_mode & 0o777, 0o600);
+
+    let file = |name: &str| out.join(name).to_str().unwrap().to_string();
+    let installed = weft(&[
+        "install",
+        "--identity-trust-anchors-file",
+        &file("ca.crt"),
+        "--identity-issuer-certificate-file",
+        &file("issuer.crt"),
+        "--identity-issuer-key-file",
+        &file("issuer.key"),
+    ]);
+    assert!(installed.status.success(), "{installed:?}");
+    let objects: Vec<serde_json::Value> =
+        serde_norway::Deserializer::from_str(&String::from_utf8_lossy(&installed.stdout))
+            .map(|document| serde::Deserialize::deserialize(document).unwrap())
+            .collect();
+    let roots = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "weft-identity-trust-roots")
+        .expect("the trust roots ConfigMap");
+    assert_eq!(
+        roots["data"]["ca-bundle.crt"].as_str().unwrap().trim(),
+        anchors.trim()
+    );
+    // Nothing generated: no notice about a new anchor.
+    assert!(
+        installed.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+
+    let again = weft(&["identity", "--out", out.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert_eq!(
+        std::fs::read_to_string(out.join("ca.crt")).unwrap(),
+        anchors
+    );
+}
+
 /// The admission webhook over HTTPS, as the API server calls it: a pod
 /// created in a namespace annotated `weft.io/inject: enabled` gets a patch
 /// that adds the proxy (with the inject config's registry) and passes the

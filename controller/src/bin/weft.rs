@@ -68,12 +68,20 @@ enum Command {
     Inject {
         /// Files to read; `-` or none reads standard input.
         files: Vec<PathBuf>,
+        /// The control plane's injector settings (the `inject.yaml` of the
+        /// ConfigMap weft-system/weft-config), so that the CLI injects what
+        /// the webhook would; the chart's defaults without it.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Prints the manifests that install Weft's control plane (as the Helm
     /// chart renders them): `weft install | kubectl apply -f -`.
     Install(weft_controller::install::InstallArgs),
     /// Prints what `weft install` created, for `kubectl delete -f -`.
     Uninstall(weft_controller::install::UninstallArgs),
+    /// Writes a new identity trust anchor and issuer for `helm install`'s
+    /// `--set-file` lines (`weft install` makes its own when given none).
+    Identity(weft_controller::install::IdentityArgs),
     /// Checks that a cluster can run Weft (`--pre`), that the control plane
     /// is healthy, and that the proxies are (`--proxy`).
     Check(weft_controller::check::CheckArgs),
@@ -84,7 +92,8 @@ async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     // These need no controller.
     match &cli.command {
-        Command::Inject { files } => return inject(files),
+        Command::Inject { files, config } => return inject(files, config.as_deref()),
+        Command::Identity(args) => return weft_controller::install::identity(args),
         Command::Install(args) => return weft_controller::install::install(args),
         Command::Uninstall(args) => return weft_controller::install::uninstall(args),
         Command::Check(args) => return weft_controller::check::check(args).await,
@@ -131,6 +140,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Inject { .. }
         | Command::Install(_)
         | Command::Uninstall(_)
+        | Command::Identity(_)
         | Command::Check(_) => {
             unreachable!("answered without a controller")
         }
@@ -298,7 +308,7 @@ fn short(sha256: &str) -> &str {
 /// Injects every file's workloads (standard input for `-` or none). A
 /// workload skipped is reported on stderr with why, as Linkerd's inject
 /// does, and the output keeps it unchanged.
-fn inject(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+fn inject(files: &[PathBuf], config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     let mut input = String::new();
     if files.is_empty() || files.iter().any(|f| f.as_os_str() == "-") {
         std::io::stdin()
@@ -317,7 +327,15 @@ fn inject(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
         }
         input.push_str(&text);
     }
-    let settings = weft_inject::Settings::default();
+    let settings = match config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            weft_inject::Settings::from_yaml(&text)
+                .with_context(|| format!("{} is not an inject config", path.display()))?
+        }
+        None => weft_inject::Settings::default(),
+    };
     let output = weft_inject::inject_documents(&input, &settings, false)?;
     print!("{}", output.yaml);
     for report in &output.reports {
