@@ -21,6 +21,7 @@ pub mod plugins;
 pub mod proxy;
 pub mod registry;
 pub mod relay;
+pub mod schemas;
 pub mod webhook;
 
 pub use demo::Demo;

@@ -7,7 +7,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -138,47 +137,4 @@ fn replace(path: &Path, contents: &str) {
     let next = path.with_extension("next");
     std::fs::write(&next, contents).unwrap();
     std::fs::rename(next, path).unwrap();
-}
-
-/// k8s-openapi's `v1_33` feature: the API the injector builds against.
-pub const KUBERNETES_VERSION: &str = "1.33.0";
-
-/// Validates each file (one object each, YAML or JSON) against the
-/// Kubernetes schemas, strictly (unknown fields fail), with the
-/// `kubernetes-validate` package the injector's tests use: `Err` with its
-/// output when any is refused.
-pub fn kubernetes_validate(files: &[PathBuf]) -> Result<(), String> {
-    let run = Command::new("python3")
-        .args([
-            "-m",
-            "kubernetes_validate",
-            "--strict",
-            "-k",
-            KUBERNETES_VERSION,
-        ])
-        .args(files)
-        .output()
-        .map_err(|e| format!("cannot run python3: {e}"))?;
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    if stderr.contains("No module named kubernetes_validate") {
-        return Err(
-            "the Kubernetes schema check needs the kubernetes-validate package: \
-                    `cargo xtask test` installs it, or `python3 -m pip install kubernetes-validate`"
-                .into(),
-        );
-    }
-    let passed = stdout.matches(" passed for resource ").count();
-    if run.status.success()
-        && !stdout.contains("WARN")
-        && !stdout.contains("ERROR")
-        && passed == files.len()
-    {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} ({passed} passed):\n{stdout}{stderr}",
-            run.status
-        ))
-    }
 }

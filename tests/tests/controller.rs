@@ -568,7 +568,8 @@ fn weft_identity_writes_files_that_weft_install_and_helm_take() {
 async fn the_webhook_injects_pods_of_annotated_namespaces_over_https() {
     use base64::Engine;
     use serde_json::{Value, json};
-    use weft_tests::webhook::{WebhookCa, kubernetes_validate};
+    use weft_tests::schemas::kubernetes_validate;
+    use weft_tests::webhook::WebhookCa;
 
     let dir = std::env::temp_dir().join(format!("weft-webhook-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -650,7 +651,7 @@ async fn the_webhook_injects_pods_of_annotated_namespaces_over_https() {
     pod["metadata"]["name"] = json!("web-6c8d5b9f7d-x2x4q");
     let patched = dir.join("patched-pod.json");
     std::fs::write(&patched, pod.to_string()).unwrap();
-    if let Err(refused) = kubernetes_validate(&[patched]) {
+    if let Err(refused) = kubernetes_validate(&[patched], 1) {
         panic!("the patched pod fails the Kubernetes schemas: {refused}");
     }
 
