@@ -10,6 +10,7 @@ pub mod check;
 pub mod crd;
 pub mod destination;
 pub mod fetch;
+mod file_changes;
 #[cfg(test)]
 mod fixtures;
 pub mod identity;

@@ -34,18 +34,8 @@ impl SharedIssuer {
     /// when they change and load; a change that does not load is logged and
     /// the old issuer keeps signing.
     pub async fn follow(self, files: IssuerFiles, lifetimes: Lifetimes, every: Duration) {
-        let contents = |files: &IssuerFiles| {
-            [&files.trust_anchors, &files.certificate, &files.key]
-                .map(|path| std::fs::read(path).ok())
-        };
-        let mut seen = contents(&files);
-        loop {
-            tokio::time::sleep(every).await;
-            let now = contents(&files);
-            if now == seen {
-                continue;
-            }
-            seen = now;
+        let paths = [&files.trust_anchors, &files.certificate, &files.key].map(Clone::clone);
+        crate::file_changes::on_change(paths, every, || {
             let trust = self.current().trust_domain().clone();
             match Issuer::load(trust, &files, lifetimes) {
                 Ok(issuer) => {
@@ -56,7 +46,8 @@ impl SharedIssuer {
                     tracing::warn!(%error, "identity issuer not reloaded; the old one keeps signing")
                 }
             }
-        }
+        })
+        .await
     }
 }
 

@@ -70,27 +70,17 @@ impl ServingCertificate {
     /// its certificate) is logged and the old pair keeps serving until the
     /// next change.
     pub async fn follow(self, files: CertificateFiles, every: Duration) {
-        let contents = |files: &CertificateFiles| {
-            [&files.certificate, &files.key].map(|path| std::fs::read(path).ok())
-        };
-        let mut seen = contents(&files);
-        loop {
-            tokio::time::sleep(every).await;
-            let now = contents(&files);
-            if now == seen {
-                continue;
+        let paths = [&files.certificate, &files.key].map(Clone::clone);
+        crate::file_changes::on_change(paths, every, || match load(&files) {
+            Ok(pair) => {
+                *self.current.write().expect("certificate lock") = pair;
+                tracing::info!(certificate = %files.certificate.display(), "webhook certificate reloaded");
             }
-            seen = now;
-            match load(&files) {
-                Ok(pair) => {
-                    *self.current.write().expect("certificate lock") = pair;
-                    tracing::info!(certificate = %files.certificate.display(), "webhook certificate reloaded");
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "webhook certificate not reloaded; the old one keeps serving")
-                }
+            Err(error) => {
+                tracing::warn!(%error, "webhook certificate not reloaded; the old one keeps serving")
             }
-        }
+        })
+        .await
     }
 }
 
