@@ -28,7 +28,12 @@ pub mod config {
     pub const MEMORY_LIMIT: &str = "proxy-memory-limit";
     pub const LOG_LEVEL: &str = "proxy-log-level";
     pub const DEFAULT_INBOUND_POLICY: &str = "default-inbound-policy";
+    /// `true` or `false`; Linkerd names it under `config.alpha.linkerd.io/`.
+    pub const NATIVE_SIDECAR: &str = "proxy-enable-native-sidecar";
 }
+
+/// Where Linkerd keeps its alpha settings (`proxy-enable-native-sidecar`).
+pub const LINKERD_ALPHA_CONFIG_PREFIX: &str = "config.alpha.linkerd.io/";
 
 /// Read only under their `config.weft.io/` names.
 const WEFT_ONLY: [&str; 2] = [config::PROXY_IMAGE, config::PROXY_VERSION];
@@ -92,7 +97,8 @@ impl Lookup<'_> {
             return self.first(&[&weft]);
         }
         let linkerd = format!("{LINKERD_CONFIG_PREFIX}{key}");
-        self.first(&[&weft, &linkerd])
+        let linkerd_alpha = format!("{LINKERD_ALPHA_CONFIG_PREFIX}{key}");
+        self.first(&[&weft, &linkerd, &linkerd_alpha])
     }
 }
 
@@ -109,6 +115,7 @@ pub struct PodConfig {
     pub log_level: String,
     pub default_inbound_policy: String,
     pub resources: Resources,
+    pub native_sidecar: bool,
 }
 
 impl PodConfig {
@@ -154,6 +161,12 @@ impl PodConfig {
             Some(found) => found.value,
             None => settings.log_level.clone(),
         };
+        let native_sidecar = match lookup.config(NATIVE_SIDECAR) {
+            Some(found) if found.value == "true" => true,
+            Some(found) if found.value == "false" => false,
+            Some(found) => return Err(bad(found, "expected true or false")),
+            None => settings.native_sidecar,
+        };
         let defaults = &settings.resources;
         Ok(Self {
             image: text(PROXY_IMAGE, &settings.proxy_image())?,
@@ -170,6 +183,7 @@ impl PodConfig {
                 memory_request: quantity(MEMORY_REQUEST, &defaults.memory_request)?,
                 memory_limit: quantity(MEMORY_LIMIT, &defaults.memory_limit)?,
             },
+            native_sidecar,
         })
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::core::v1::{Container, PodSpec};
 use serde_json::{Map, Value};
 
 use crate::Refusal;
@@ -67,7 +67,13 @@ pub fn inject(
         namespace: context.namespace_annotations,
     };
     let containers = &spec.containers;
-    if containers.iter().any(|c| c.name == PROXY_CONTAINER) {
+    let init_containers: &[Container] = spec.init_containers.as_deref().unwrap_or_default();
+    // A native sidecar is an init container.
+    if containers
+        .iter()
+        .chain(init_containers)
+        .any(|c| c.name == PROXY_CONTAINER)
+    {
         return Err(Refusal::AlreadyInjected);
     }
     match lookup.first(&INJECT) {
@@ -105,12 +111,7 @@ pub fn inject(
     let config = PodConfig::read(&lookup, settings, &named_ports)?;
     let sidecar = Sidecar::new(&config, settings);
 
-    let init_containers = spec.init_containers.iter().flatten();
-    if sidecar.init.is_some()
-        && init_containers
-            .into_iter()
-            .any(|c| c.name == INIT_CONTAINER)
-    {
+    if sidecar.init.is_some() && init_containers.iter().any(|c| c.name == INIT_CONTAINER) {
         return Err(Refusal::NameTaken {
             what: "init container",
             name: INIT_CONTAINER.into(),
@@ -134,7 +135,13 @@ pub fn inject(
         .as_object_mut()
         .expect("read checked the pod is an object");
     let spec = object_at(object, "spec");
-    array_at(spec, "containers").insert(0, to_value(&sidecar.proxy));
+    if config.native_sidecar {
+        // After weft-init's redirect (inserted before it below) and before
+        // the app's own init containers, which then go through the proxy.
+        array_at(spec, "initContainers").insert(0, to_value(&sidecar.proxy));
+    } else {
+        array_at(spec, "containers").insert(0, to_value(&sidecar.proxy));
+    }
     if let Some(init) = &sidecar.init {
         array_at(spec, "initContainers").insert(0, to_value(init));
     }

@@ -79,6 +79,10 @@ pub struct Settings {
     pub cluster_domain: String,
     /// A CNI plugin installs the iptables rules: no init container.
     pub cni: bool,
+    /// The proxy as a native sidecar (an init container that keeps
+    /// running, Kubernetes 1.29+): it starts before the app and stops
+    /// after it, so a Job's pod completes.
+    pub native_sidecar: bool,
     /// The proxy's log filter (`WEFT_LOG`).
     pub log_level: String,
     pub opaque_ports: String,
@@ -132,6 +136,7 @@ impl Default for Settings {
             trust_domain: "cluster.local".into(),
             cluster_domain: "cluster.local".into(),
             cni: false,
+            native_sidecar: false,
             log_level: "warn,weft_proxy=info".into(),
             opaque_ports: DEFAULT_OPAQUE_PORTS.into(),
             default_inbound_policy: "all-unauthenticated".into(),
@@ -195,6 +200,7 @@ mod tests {
             "registry: registry.example:5000/mesh\n\
              proxyVersion: \"0.2.0\"\n\
              cni: true\n\
+             nativeSidecar: true\n\
              resources: {cpuLimit: 500m, memoryLimit: null}\n",
         )
         .unwrap();
@@ -202,6 +208,7 @@ mod tests {
             registry: "registry.example:5000/mesh".into(),
             proxy_version: "0.2.0".into(),
             cni: true,
+            native_sidecar: true,
             resources: Resources {
                 cpu_limit: Some("500m".into()),
                 memory_limit: None,
@@ -228,6 +235,7 @@ mod tests {
                     logLevel: warn,weft_proxy=info\n\
                     opaquePorts: \"25,587,3306,4444,5432,6379,9300,11211\"\n\
                     defaultInboundPolicy: all-unauthenticated\n\
+                    nativeSidecar: false\n\
                     resources: {cpuRequest: 100m, cpuLimit: null, memoryRequest: 20Mi, memoryLimit: 250Mi}\n";
         let default = Settings {
             proxy_version: "0.1.0".into(),

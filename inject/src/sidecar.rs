@@ -211,6 +211,15 @@ fn proxy_container(config: &PodConfig, settings: &Settings) -> Container {
         ]),
         liveness_probe: Some(probe("/live", 10)),
         readiness_probe: Some(probe("/ready", 2)),
+        // A native sidecar: the kubelet starts the app once this probe
+        // passes (the proxy holds its certificate and chain), and stops
+        // the proxy after the app, so a Job's pod completes.
+        restart_policy: config.native_sidecar.then(|| "Always".into()),
+        startup_probe: config.native_sidecar.then(|| Probe {
+            period_seconds: Some(1),
+            failure_threshold: Some(120),
+            ..probe("/ready", 0)
+        }),
         resources: resources(config),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),

@@ -30,7 +30,12 @@ impl PodEndpoint {
     /// address Kubernetes may already have given to another pod.
     pub fn of(pod: &Pod) -> Option<Self> {
         let spec = pod.spec.as_ref()?;
-        let sidecar = spec.containers.iter().find(|c| c.name == PROXY_CONTAINER)?;
+        // In the containers, or an init container when a native sidecar.
+        let sidecar = spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .find(|c| c.name == PROXY_CONTAINER)?;
         if spec.host_network == Some(true) {
             return None;
         }

@@ -22,7 +22,7 @@ pub fn config(values: &Values) -> Value {
     let inject = format!(
         "registry: {}\nproxyVersion: {}\nimagePullPolicy: {}\ncontrolPlaneNamespace: {}\n\
          trustDomain: {}\nclusterDomain: {}\ncni: {}\nlogLevel: {}\nopaquePorts: {}\n\
-         defaultInboundPolicy: {}\nresources:\n  cpuRequest: {}\n  cpuLimit: {}\n  \
+         defaultInboundPolicy: {}\nnativeSidecar: {}\nresources:\n  cpuRequest: {}\n  cpuLimit: {}\n  \
          memoryRequest: {}\n  memoryLimit: {}\n",
         quote(&values.image.registry),
         quote(&values.image.tag),
@@ -34,6 +34,7 @@ pub fn config(values: &Values) -> Value {
         quote(&proxy.log_level),
         quote(&proxy.opaque_ports),
         quote(&proxy.default_inbound_policy),
+        proxy.native_sidecar,
         optional(&resources.cpu.request),
         optional(&resources.cpu.limit),
         optional(&resources.memory.request),

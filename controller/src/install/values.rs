@@ -110,6 +110,7 @@ pub struct Proxy {
     pub opaque_ports: String,
     #[serde(deserialize_with = "scalar")]
     pub default_inbound_policy: String,
+    pub native_sidecar: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

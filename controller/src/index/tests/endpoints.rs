@@ -60,6 +60,30 @@ fn a_pod_alone_at_its_ip_receives_on_every_port() {
 }
 
 #[test]
+fn a_native_sidecar_in_the_init_containers_meshes_its_pod() {
+    let mut native = injected_pod("backup", "10.244.1.20", 4143);
+    let proxy = native["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .remove(1);
+    native["spec"]["initContainers"] = json!([proxy]);
+    native["spec"]["initContainers"][0]["restartPolicy"] = "Always".into();
+    let index = index_with([pod(native).into()]);
+    assert_eq!(
+        found(&index, "10.244.1.20:4143"),
+        Some(("shop/backup".to_string(), "backup"))
+    );
+
+    let mut plain = injected_pod("plain", "10.244.1.21", 4143);
+    plain["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .remove(1);
+    let index = index_with([pod(plain).into()]);
+    assert_eq!(found(&index, "10.244.1.21:4143"), None, "no proxy anywhere");
+}
+
+#[test]
 fn pods_sharing_an_ip_are_told_apart_by_their_inbound_port() {
     let mut index = index_with([
         pod(injected_pod("app", "127.0.0.1", 4143)).into(),
