@@ -527,6 +527,8 @@ fn the_controller_pod_mounts_and_serves_what_the_contract_names() {
         .collect();
     for wanted in [
         "--kubernetes",
+        // Proxies with an identity read only their own chain, over mTLS.
+        "--plaintext-plugin-api=false",
         "--webhook-listen=0.0.0.0:8443",
         "--identity-trust-anchors=/var/run/weft/identity/trust-roots/ca-bundle.crt",
         "--identity-issuer-key=/var/run/weft/identity/issuer/tls.key",

@@ -59,6 +59,9 @@ pub fn deployment(values: &Values) -> Value {
     let args = [
         "--kubernetes".to_string(),
         "--listen=0.0.0.0:8090".into(),
+        // Injected proxies have an identity and take their chains over
+        // mTLS, where each may read only its own workload's.
+        "--plaintext-plugin-api=false".into(),
         "--identity-listen=0.0.0.0:8091".into(),
         "--webhook-listen=0.0.0.0:8443".into(),
         format!("--trust-domain={}", values.identity_trust_domain),
