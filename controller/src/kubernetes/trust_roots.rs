@@ -2,9 +2,10 @@
 //! them from the ConfigMap `weft-identity-trust-roots` mounted from its own
 //! pod's namespace (a ConfigMap volume cannot name another namespace), so
 //! the controller keeps one, labelled as its own, in each namespace that
-//! has injected pods, and rewrites them all when the anchors change: a
-//! kubelet then refreshes the mounted file and proxies follow without a
-//! restart. The control plane's own copy is the chart's.
+//! has injected pods, and rewrites them all when the anchors change (the
+//! kubelet refreshes the mounted file; a proxy reads it at start, so pods
+//! restarted after a rotation trust the new anchors). The control plane's
+//! own copy is the chart's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
