@@ -122,39 +122,60 @@ impl Peer<'_> {
     }
 
     fn envoy(&self, processes: &mut Processes, filter: Option<&Path>) -> anyhow::Result<Endpoint> {
+        let wasm_filter = match filter {
+            Some(path) => render(ENVOY_WASM_FILTER, &[("filter_path", path_text(path)?)])?,
+            None => String::new(),
+        };
+        let values = [
+            ("upstream_port", self.app().port().to_string()),
+            ("wasm_filter", wasm_filter.trim_end().to_string()),
+        ];
+        let target = if filter.is_some() {
+            Target::EnvoyWasm
+        } else {
+            Target::Envoy
+        };
+        // Envoys sharing a base id share memory for hot restarts.
+        let base_id = ["--base-id".to_string(), self.envoy_base_id(0).to_string()];
+        self.envoy_with(
+            processes,
+            ENVOY_TEMPLATE,
+            &values,
+            &base_id,
+            target.name(),
+            AUTHORITY,
+        )
+    }
+
+    /// Envoy from `template`, `values` and its listen and admin ports
+    /// filled in, with `args` besides; ready once its admin `/ready` answers.
+    fn envoy_with(
+        &self,
+        processes: &mut Processes,
+        template: &str,
+        values: &[(&str, String)],
+        args: &[String],
+        log_name: &str,
+        authority: &str,
+    ) -> anyhow::Result<Endpoint> {
         let envoy = self
             .setup
             .envoy
             .as_ref()
             .map_err(|reason| anyhow!("{reason}"))?;
         let [listen, admin] = free_ports()?;
-        let wasm_filter = match filter {
-            Some(path) => render(ENVOY_WASM_FILTER, &[("filter_path", path_text(path)?)])?,
-            None => String::new(),
-        };
-        let config = render(
-            ENVOY_TEMPLATE,
-            &[
-                ("admin_port", admin.to_string()),
-                ("listen_port", listen.to_string()),
-                ("upstream_port", self.app().port().to_string()),
-                ("wasm_filter", wasm_filter.trim_end().to_string()),
-            ],
-        )?;
+        let mut values = values.to_vec();
+        values.push(("admin_port", admin.to_string()));
+        values.push(("listen_port", listen.to_string()));
+        let config = render(template, &values)?;
         let config_path = self.write(&config, "envoy.yaml")?;
         let mut command = pinned(PROXY_CPU, envoy);
         command
             .arg("-c")
             .arg(&config_path)
             .args(["--concurrency", "1", "--log-level", "warn"])
-            // Envoys sharing a base id share memory for hot restarts.
-            .args(["--base-id", &self.envoy_base_id(0).to_string()]);
-        let target = if filter.is_some() {
-            Target::EnvoyWasm
-        } else {
-            Target::Envoy
-        };
-        let pid = self.spawn(processes, "envoy", target.name(), &mut command)?;
+            .args(args);
+        let pid = self.spawn(processes, "envoy", log_name, &mut command)?;
         let admin = loopback(admin);
         wait_for_200(processes, admin, &admin.to_string(), "/ready")
             .map_err(|e| self.with_logs(e))?;
@@ -163,7 +184,7 @@ impl Peer<'_> {
             pids: vec![pid],
             http1: listen,
             http2: listen,
-            authority: AUTHORITY.into(),
+            authority: authority.into(),
             handshakes: None,
         })
     }

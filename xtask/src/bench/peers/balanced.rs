@@ -4,13 +4,12 @@
 //! `LEAST_REQUEST`, the instances in a static list. All three balanced
 //! targets take the same load, addressed to the Service Weft resolves.
 
-use anyhow::{anyhow, ensure};
+use anyhow::ensure;
 
-use super::{Peer, render};
+use super::Peer;
 use crate::bench::measure::Endpoint;
 use crate::bench::upstreams::BALANCED_INSTANCES;
-use crate::harness::processes::{Processes, pinned};
-use crate::harness::{PROXY_CPU, free_ports, loopback, wait_for_200};
+use crate::harness::processes::Processes;
 
 pub(super) const HAPROXY_TEMPLATE: &str = include_str!("../../../../bench/haproxy-balanced.cfg");
 pub(super) const ENVOY_TEMPLATE: &str = include_str!("../../../../bench/envoy-balanced.yaml");
@@ -45,37 +44,18 @@ impl Peer<'_> {
     }
 
     pub(super) fn envoy_balanced(&self, processes: &mut Processes) -> anyhow::Result<Endpoint> {
-        let envoy = self
-            .setup
-            .envoy
-            .as_ref()
-            .map_err(|reason| anyhow!("{reason}"))?;
-        let [listen, admin] = free_ports()?;
-        let mut values = self.instance_ports()?;
-        values.push(("listen_port".into(), listen.to_string()));
-        values.push(("admin_port".into(), admin.to_string()));
-        let config = render(ENVOY_TEMPLATE, &named(&values))?;
-        let config_path = self.write(&config, "envoy.yaml")?;
-        let mut command = pinned(PROXY_CPU, envoy);
-        command
-            .arg("-c")
-            .arg(&config_path)
-            .args(["--concurrency", "1", "--log-level", "warn"])
-            // Started twice for one target (the slow round): no shared
-            // memory to collide with the previous one, or another Envoy.
-            .arg("--disable-hot-restart");
-        let pid = self.spawn(processes, "envoy", "envoy", &mut command)?;
-        let admin = loopback(admin);
-        wait_for_200(processes, admin, &admin.to_string(), "/ready")
-            .map_err(|e| self.with_logs(e))?;
-        let listen = loopback(listen);
-        Ok(Endpoint {
-            pids: vec![pid],
-            http1: listen,
-            http2: listen,
-            authority: SERVICE_AUTHORITY.into(),
-            handshakes: None,
-        })
+        let instances = self.instance_ports()?;
+        // Started twice for one target (the slow round): no shared memory
+        // to collide with the previous one, or another Envoy.
+        let no_hot_restart = ["--disable-hot-restart".to_string()];
+        self.envoy_with(
+            processes,
+            ENVOY_TEMPLATE,
+            &named(&instances),
+            &no_hot_restart,
+            "envoy",
+            SERVICE_AUTHORITY,
+        )
     }
 }
 
