@@ -46,12 +46,13 @@ pub struct Budget<C> {
 }
 
 impl<C: SharedCounter> Budget<C> {
-    /// A budget over the counters `counter` returns for each name.
-    pub fn new(config: &BudgetConfig, mut counter: impl FnMut(&str) -> C) -> Self {
+    /// A budget over the counters `counter` returns for each name, all of
+    /// whose names start with `name`.
+    pub fn new(config: &BudgetConfig, name: &str, mut counter: impl FnMut(&str) -> C) -> Self {
         let ttl = config.ttl_seconds;
         // The ttl is in the names: a reload with another ttl measures
         // windows in other units, so it must not read these slots.
-        let mut named = |slot: usize, kind: &str| counter(&format!("budget.{ttl}s.{slot}.{kind}"));
+        let mut named = |slot: usize, kind: &str| counter(&format!("{name}.{ttl}s.{slot}.{kind}"));
         Budget {
             slots: (0..SLOTS)
                 .map(|slot| Slot {
@@ -179,7 +180,7 @@ mod tests {
 
     /// One plugin instance's budget over `store`.
     fn instance(store: &Rc<Store>, config: &BudgetConfig) -> Budget<FakeCounter> {
-        Budget::new(config, |name| FakeCounter {
+        Budget::new(config, "budget", |name| FakeCounter {
             store: Rc::clone(store),
             name: name.to_string(),
         })

@@ -14,15 +14,18 @@
 //!       "timeoutMs": 2000
 //!     }
 //!   ],
-//!   "budget": {"retryRatio": 0.2, "minRetriesPerSecond": 10, "ttlSeconds": 10}
+//!   "budget": {"retryRatio": 0.2, "minRetriesPerSecond": 10, "ttlSeconds": 10},
+//!   "budgets": [{"authority": "books.ns.svc.cluster.local", "retryRatio": 0.2,
+//!                "minRetriesPerSecond": 10, "ttlSeconds": 10}]
 //! }
 //! ```
 //!
 //! - `routes` (required, at least one): tried in order; a request takes the
 //!   first whose `match` it fits and is otherwise left alone. `name` (required,
-//!   unique) labels metrics. `match` fields are each optional: `pathPrefix`
-//!   matches whole path segments (`/api` takes `/api/users`, not `/apiary`),
-//!   `methods` uppercase, `authority` exactly.
+//!   unique) labels metrics. `match` is the SDK's shared request match
+//!   (`weft_plugin_sdk::route_match`): `methods`, `pathPrefix` (whole
+//!   segments), `pathRegex` (the whole path), `authority` (a host alone
+//!   takes any port), and `all`, `any`, `not` of matches.
 //! - `retryOn` (default `["connect-failure", "gateway-error"]`): `5xx`,
 //!   `gateway-error` (502–504), `retriable-4xx` (409), a status (`503`) or an
 //!   inclusive range (`500-504`); and, for responses the proxy made because no
@@ -34,6 +37,9 @@
 //! - `budget` (defaults above): within the last `ttlSeconds`, retries may not
 //!   exceed `minRetriesPerSecond * ttlSeconds + retryRatio * requests`,
 //!   counting requests that took a route.
+//! - `budgets` (optional, at most 100): budgets of the same shape for the
+//!   requests to one `authority` each (matched as in `match`), as Linkerd
+//!   keeps one per ServiceProfile; other requests spend `budget`.
 //!
 //! Only requests the proxy can replay (their body was kept) are retried.
 //! Metrics: `retry_requests_total{direction, route}` counts retries sent;
@@ -41,23 +47,25 @@
 //! asked for but `budget`, `limit` or `not_replayable` prevented.
 
 mod budget;
+mod budgets;
 mod conditions;
 mod config;
 mod route;
 mod series;
 
-use std::borrow::Cow;
-use std::cell::{Cell, OnceCell};
+use std::cell::Cell;
 
 use weft_plugin_sdk::metrics::{self, CounterFamily, CounterSeries};
+use weft_plugin_sdk::route_match::{LazyRequest, RequestFacts};
 use weft_plugin_sdk::shared::Counter;
 use weft_plugin_sdk::{
     Hooks, Plugin, Request, RequestAction, Response, ResponseAction, clock, export_plugin,
 };
 
 use budget::{Budget, SharedCounter};
+use budgets::Budgets;
 use conditions::{Failure, RetryOn};
-use route::{RequestFacts, Route};
+use route::Route;
 use series::{Key, SeriesTable, Skip};
 
 /// How often one instance logs a budget refusal at info; the rest go to
@@ -70,7 +78,7 @@ struct Retry {
     /// What any route retries: most responses match none, and are let
     /// through without asking the proxy anything about the request.
     any_retry_on: RetryOn,
-    budget: Budget<Counter>,
+    budgets: Budgets<Counter>,
     retries: CounterFamily,
     skipped: CounterFamily,
     retry_series: SeriesTable<CounterSeries>,
@@ -89,7 +97,7 @@ impl Plugin for Retry {
         // Counter names without `_total`: the proxy's renderer appends it.
         Ok(Retry {
             any_retry_on,
-            budget: Budget::new(&config.budget, Counter::named),
+            budgets: Budgets::new(&config.budget, &config.budgets, Counter::named),
             retries: metrics::register_counter(
                 "retry_requests",
                 "Retries sent, by the route that asked for them.",
@@ -113,7 +121,8 @@ impl Plugin for Retry {
     }
 
     fn on_request(&self, req: &Request) -> RequestAction {
-        let Some(index) = route::find(&self.routes, &LazyRequest::new(req)) else {
+        let facts = LazyRequest::new(req);
+        let Some(index) = route::find(&self.routes, &facts) else {
             return RequestAction::Continue;
         };
         if let Some(ms) = self.routes[index].timeout_ms {
@@ -122,7 +131,7 @@ impl Plugin for Retry {
             req.set_timeout_ms(ms);
         }
         if req.attempt() == 1 {
-            self.budget.deposit(clock::monotonic_us());
+            self.budget(&facts).deposit(clock::monotonic_us());
         }
         RequestAction::Continue
     }
@@ -138,7 +147,8 @@ impl Plugin for Retry {
         if !self.any_retry_on.matches(status, failure) {
             return ResponseAction::Continue;
         }
-        let Some(index) = route::find(&self.routes, &LazyRequest::new(req)) else {
+        let facts = LazyRequest::new(req);
+        let Some(index) = route::find(&self.routes, &facts) else {
             return ResponseAction::Continue;
         };
         let route = &self.routes[index];
@@ -160,7 +170,7 @@ impl Plugin for Retry {
             || {
                 let now = clock::monotonic_us();
                 now_us = Some(now);
-                self.budget.try_withdraw(now)
+                self.budget(&facts).try_withdraw(now)
             },
         );
         let why = Why {
@@ -200,6 +210,15 @@ impl Plugin for Retry {
 }
 
 impl Retry {
+    /// The budget `req` spends; its authority is asked for only when
+    /// budgets depend on it.
+    fn budget(&self, req: &LazyRequest) -> &Budget<Counter> {
+        match self.budgets.by_authority() {
+            true => self.budgets.for_authority(req.authority()),
+            false => self.budgets.for_authority(None),
+        }
+    }
+
     fn count_retry(&self, key: Key) {
         let series = self.retry_series.get_or_create(key, |key| {
             self.retries
@@ -277,45 +296,6 @@ impl std::fmt::Display for Why<'_> {
             Some(error) => write!(f, "{} ({error})", self.status),
             None => write!(f, "{}", self.status),
         }
-    }
-}
-
-/// The proxy's request, each part fetched on a route's first need of it.
-struct LazyRequest<'a> {
-    req: &'a Request,
-    method: OnceCell<Cow<'static, str>>,
-    authority: OnceCell<Option<String>>,
-    path: OnceCell<String>,
-}
-
-impl<'a> LazyRequest<'a> {
-    fn new(req: &'a Request) -> Self {
-        LazyRequest {
-            req,
-            method: OnceCell::new(),
-            authority: OnceCell::new(),
-            path: OnceCell::new(),
-        }
-    }
-}
-
-impl RequestFacts for LazyRequest<'_> {
-    fn method(&self) -> &str {
-        self.method
-            .get_or_init(|| match self.req.method().as_str() {
-                Some(standard) => Cow::Borrowed(standard),
-                None => Cow::Owned(self.req.method_name()),
-            })
-    }
-
-    fn authority(&self) -> Option<&str> {
-        self.authority
-            .get_or_init(|| self.req.authority())
-            .as_deref()
-    }
-
-    fn path(&self) -> &str {
-        self.path.get_or_init(|| self.req.path())
     }
 }
 

@@ -4,8 +4,9 @@
 //! (`wit/` at the repository root). This crate hides the generated bindings
 //! behind a [`Plugin`] trait and the [`export_plugin!`] macro, and wraps the
 //! proxy's imports ([`log`], [`metrics`], [`clock`], [`random`], [`shared`])
-//! in small safe functions. [`path`] holds the path-prefix match that
-//! routing plugins share.
+//! in small safe functions. [`route_match`] holds the request match that
+//! routing plugins share (methods, authority, path prefix and regex), and
+//! [`path`] its whole-segment path prefix.
 //!
 //! A complete plugin:
 //!
@@ -59,6 +60,7 @@ pub mod log;
 pub mod metrics;
 pub mod path;
 mod plugin;
+pub mod route_match;
 pub mod shared;
 
 pub use bindings::weft::plugin::types::{
