@@ -81,7 +81,7 @@ pub struct MatchConfig {
 
 /// A compiled match: regexes built, authorities parsed. The default takes
 /// every request.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestMatch {
     methods: Option<Vec<String>>,
     authority: Option<AuthorityMatch>,
@@ -250,3 +250,5 @@ impl PartialEq for PathRegex {
         self.0.as_str() == other.0.as_str()
     }
 }
+
+impl Eq for PathRegex {}

@@ -5,6 +5,7 @@ use std::net::Ipv6Addr;
 
 use serde::Deserialize;
 use weft_plugin_sdk::path::PathPrefix;
+use weft_plugin_sdk::route_match::{MatchConfig, RequestMatch};
 
 use crate::route::{Backend, Route};
 
@@ -29,6 +30,8 @@ struct RouteConfig {
     path_prefix: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    #[serde(rename = "match")]
+    matcher: Option<MatchConfig>,
     backends: Vec<BackendConfig>,
 }
 
@@ -104,6 +107,10 @@ fn route_from(index: usize, route: RouteConfig, cluster_domain: &str) -> Result<
             false => Err(format!("headers: `{name}` is not a header name")),
         })
         .collect::<Result<_, _>>()?;
+    let matcher = match &route.matcher {
+        Some(config) => RequestMatch::compile(config).map_err(|e| format!("match.{e}"))?,
+        None => RequestMatch::default(),
+    };
 
     if route.backends.is_empty() {
         return Err("`backends` is empty".to_string());
@@ -128,6 +135,7 @@ fn route_from(index: usize, route: RouteConfig, cluster_domain: &str) -> Result<
         authority: route.authority,
         path_prefix,
         headers,
+        matcher,
         backends,
         total_weight,
     })
@@ -450,6 +458,13 @@ mod tests {
             "routes[0]: `authority` must not be empty; leave it out to match any"
         );
         assert_eq!(with(r#""name": """#), "routes[0]: `name` must not be empty");
+        assert_eq!(
+            with(r#""match": {"all": [{"methods": ["get"]}]}"#),
+            "routes[0]: match.all[0].methods: \"get\" must be uppercase (methods compare \
+             case-sensitively)"
+        );
+        assert!(with(r#""match": {"pathRegex": "("}"#).starts_with("routes[0]: match.pathRegex: "));
+        assert!(with(r#""match": {"host": "a"}"#).contains("unknown field `host`"));
     }
 
     #[test]

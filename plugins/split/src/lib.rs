@@ -22,9 +22,12 @@
 //!   takes the request; with none, the request goes on untouched. Matches:
 //!   `authority` (compared exactly with the request's authority, so
 //!   `web:8080` does not match a request for `web`), `pathPrefix` (whole
-//!   segments: `/api` matches `/api/x` and `/api?q`, not `/apix`) and
+//!   segments: `/api` matches `/api/x` and `/api?q`, not `/apix`),
 //!   `headers` (each named header's first value equals the given one
-//!   exactly). `name` labels the route's metrics (default: its index).
+//!   exactly) and `match`, the SDK's shared request match (`methods`,
+//!   `pathPrefix`, `pathRegex`, `authority`, `all`, `any`, `not`; see
+//!   `weft_plugin_sdk::route_match`). `name` labels the route's metrics
+//!   (default: its index).
 //! - Each backend is `backend` (`host:port`) or Gateway API's `name` and
 //!   `port` with an optional `namespace` (default `default`), meaning
 //!   `name.namespace.svc.<clusterDomain>:port`; `clusterDomain` defaults to
@@ -39,9 +42,8 @@ mod config;
 mod route;
 mod telemetry;
 
-use std::cell::OnceCell;
-
 use weft_plugin_sdk::random::random_u64;
+use weft_plugin_sdk::route_match::LazyRequest;
 use weft_plugin_sdk::{Hooks, Plugin, Request, RequestAction, export_plugin};
 
 use route::{RequestView, Route};
@@ -82,37 +84,10 @@ impl Plugin for Split {
     }
 }
 
-/// The request as matching sees it: each attribute crosses from the proxy
-/// the first time a route asks, and not at all if none does.
-struct LazyRequest<'a> {
-    req: &'a Request,
-    authority: OnceCell<Option<String>>,
-    path: OnceCell<String>,
-}
-
-impl<'a> LazyRequest<'a> {
-    fn new(req: &'a Request) -> Self {
-        LazyRequest {
-            req,
-            authority: OnceCell::new(),
-            path: OnceCell::new(),
-        }
-    }
-}
-
+/// Headers cross from the proxy one at a time, when a route names them.
 impl RequestView for LazyRequest<'_> {
-    fn authority(&self) -> Option<&str> {
-        self.authority
-            .get_or_init(|| self.req.authority())
-            .as_deref()
-    }
-
-    fn path(&self) -> &str {
-        self.path.get_or_init(|| self.req.path())
-    }
-
     fn header(&self, name: &str) -> Option<String> {
-        self.req.header(name)
+        self.request().header(name)
     }
 }
 

@@ -2,12 +2,12 @@
 //! proxy so that it is tested natively.
 
 use weft_plugin_sdk::path::PathPrefix;
+use weft_plugin_sdk::route_match::{RequestFacts, RequestMatch};
 
-/// What matching asks of a request. The plugin's implementation fetches
-/// each attribute from the proxy only when a route looks at it.
-pub trait RequestView {
-    fn authority(&self) -> Option<&str>;
-    fn path(&self) -> &str;
+/// What matching asks of a request: the parts the shared match looks at,
+/// and headers. The plugin's implementation fetches each from the proxy
+/// only when a route looks at it.
+pub trait RequestView: RequestFacts {
     fn header(&self, name: &str) -> Option<String>;
 }
 
@@ -20,6 +20,8 @@ pub struct Route {
     pub path_prefix: Option<PathPrefix>,
     /// Lower-case names; values compared exactly.
     pub headers: Vec<(String, String)>,
+    /// The SDK's shared match (`match`), on top of the fields above.
+    pub matcher: RequestMatch,
     pub backends: Vec<Backend>,
     /// The sum of the weights: more than zero and within `u32`.
     pub total_weight: u32,
@@ -41,6 +43,7 @@ impl Route {
                 .path_prefix
                 .as_ref()
                 .is_none_or(|prefix| prefix.matches(req.path()))
+            && self.matcher.matches(req)
             && self
                 .headers
                 .iter()
@@ -81,7 +84,11 @@ mod tests {
         headers: Vec<(&'static str, &'static str)>,
     }
 
-    impl RequestView for FakeRequest {
+    impl RequestFacts for FakeRequest {
+        fn method(&self) -> &str {
+            "GET"
+        }
+
         fn authority(&self) -> Option<&str> {
             self.authority
         }
@@ -89,7 +96,9 @@ mod tests {
         fn path(&self) -> &str {
             self.path
         }
+    }
 
+    impl RequestView for FakeRequest {
         fn header(&self, name: &str) -> Option<String> {
             self.headers
                 .iter()
@@ -256,6 +265,32 @@ mod tests {
         ] {
             assert!(select(&routes, &req).is_none(), "{why}");
         }
+    }
+
+    #[test]
+    fn routes_take_the_shared_match_too() {
+        let routes = routes(
+            r#"{"routes": [
+                {"name": "books", "authority": "books.ns.svc.cluster.local:8080",
+                 "match": {"methods": ["GET"], "pathRegex": "/books/[^/]+",
+                           "not": {"pathPrefix": "/books/admin"}},
+                 "backends": [{"backend": "books-v2:8080"}]},
+                {"name": "web", "match": {"authority": "WEB.default.svc.cluster.local"},
+                 "backends": [{"backend": "web-v2:8080"}]}
+            ]}"#,
+        );
+        let books = |path| request("books.ns.svc.cluster.local:8080", path);
+        assert_eq!(select(&routes, &books("/books/7")).unwrap().0, 0);
+        assert!(select(&routes, &books("/books/7/reviews")).is_none());
+        assert!(select(&routes, &books("/books/admin")).is_none());
+        // A `match` authority without a port takes every port.
+        assert_eq!(select(&routes, &request(WEB, "/")).unwrap().0, 1);
+        assert_eq!(
+            select(&routes, &request("web.default.svc.cluster.local", "/"))
+                .unwrap()
+                .0,
+            1
+        );
     }
 
     #[test]
