@@ -13,6 +13,21 @@ pub struct Labels {
     pub backend: String,
     pub destination: Destination,
     pub status: Option<u16>,
+    /// The `classification`: by the route's response classes, or by 5xx.
+    pub failure: bool,
+}
+
+/// What a request that took a configured route is counted under in the
+/// `route_*` families.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RouteLabels {
+    pub direction: &'static str,
+    /// `dst`: the request's authority.
+    pub dst: String,
+    /// The route's index in the configuration.
+    pub route: usize,
+    pub status: Option<u16>,
+    pub failure: bool,
 }
 
 /// `dst_namespace`, `dst_service`, `dst_pod`, `dst_deployment` and
@@ -48,6 +63,13 @@ impl LabelSet for Labels {
     }
 }
 
+impl LabelSet for RouteLabels {
+    /// Route names are configured text; the authority is the client's.
+    fn label_bytes(&self) -> usize {
+        self.dst.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +87,7 @@ mod tests {
                 ("dst_statefulset".to_string(), "ignored".to_string()),
             ]),
             status: Some(200),
+            failure: false,
         };
         assert_eq!(labels.destination.0[2], "web-v2-6f7d9");
         assert_eq!(labels.label_bytes(), 16 + 61 + 11 + 12);

@@ -16,21 +16,47 @@
 //! got no response counts in `response_total` as a `failure` with an empty
 //! `status_code`, so success rates see it; it has no latency to observe.
 //!
+//! With no configuration (or `{}`), that is all, and `classification` is
+//! `failure` for 5xx. A configuration names routes, as a ServiceProfile's:
+//!
+//! ```json
+//! {"routes": [{"name": "GET /books/{id}",
+//!              "match": {"methods": ["GET"], "pathRegex": "/books/[^/]+"},
+//!              "responseClasses": [{"condition": {"status": {"min": 500, "max": 599}},
+//!                                   "isFailure": true}]}]}
+//! ```
+//!
+//! A request counts under the first route whose `match` (the SDK's shared
+//! request match) it fits, in Linkerd's per-route families
+//! `route_request_total{direction, dst, rt_route}`,
+//! `route_response_total{…, status_code, classification}` and
+//! `route_response_latency_ms{…same…}`, with `dst` its authority. The
+//! route's `responseClasses` decide `classification`, in these families
+//! and in the golden ones: the first class whose `condition` (`status`
+//! `{min, max}`, or `all`/`any`/`not` of conditions) holds says whether the
+//! response failed (`isFailure`, default false); with none, 5xx fail.
+//! Requests that take no route count in the golden families alone.
+//!
 //! `authority` is whatever `Host` a client sends, so the number of series
 //! is bounded twice: the proxy keeps the plugin's first `metricSeriesLimit`
 //! series per family and counts the rest as dropped, and the handles kept
 //! here are a bounded [`SeriesCache`].
 
 mod classification;
+mod config;
 mod labels;
+mod response_class;
+mod route_metrics;
 
 use weft_plugin_sdk::metrics::{
     self, CounterFamily, CounterSeries, HistogramFamily, HistogramSeries, SeriesCache,
 };
+use weft_plugin_sdk::route_match::{LazyRequest, RequestFacts};
 use weft_plugin_sdk::{Completion, Direction, Hooks, Plugin, Request, export_plugin};
 
 use classification::{classification, status_code_label, tls_label};
 use labels::{Destination, Labels};
+use route_metrics::RouteMetrics;
 
 /// Linkerd's response latency buckets, in milliseconds.
 const LATENCY_BUCKETS_MS: [f64; 25] = [
@@ -61,6 +87,8 @@ struct GoldenMetrics {
     responses: CounterFamily,
     latency: HistogramFamily,
     cache: SeriesCache<Labels, Series>,
+    /// None without configured routes: their families are not registered.
+    routes: Option<RouteMetrics>,
 }
 
 /// The handles one completed request records into.
@@ -73,7 +101,8 @@ struct Series {
 }
 
 impl Plugin for GoldenMetrics {
-    fn init(_config: &str) -> Result<Self, String> {
+    fn init(config: &str) -> Result<Self, String> {
+        let routes = config::parse(config)?;
         // Counter names without `_total`: the proxy's renderer appends it.
         Ok(GoldenMetrics {
             requests: metrics::register_counter(
@@ -94,6 +123,10 @@ impl Plugin for GoldenMetrics {
                 &LATENCY_BUCKETS_MS,
             )?,
             cache: SeriesCache::default(),
+            routes: match routes.is_empty() {
+                true => None,
+                false => Some(RouteMetrics::register(routes, &LATENCY_BUCKETS_MS)?),
+            },
         })
     }
 
@@ -102,19 +135,27 @@ impl Plugin for GoldenMetrics {
     }
 
     fn on_complete(&self, req: &Request, completion: &Completion) {
+        let facts = LazyRequest::new(req);
         let direction = req.direction();
+        let status = completion.status;
+        let latency_ms = completion.response_latency_us as f64 / 1000.0;
+        let failure = match &self.routes {
+            Some(routes) => routes.record(&facts, direction, status, latency_ms),
+            None => response_class::is_failure(&[], status),
+        };
         let destination = match direction {
             Direction::Outbound => Destination::from_labels(req.destination_labels()),
             Direction::Inbound => Destination::default(),
         };
         let labels = Labels {
             direction: direction.as_str(),
-            authority: req.authority().unwrap_or_default(),
+            authority: facts.authority().unwrap_or_default().to_string(),
             tls: req.tls(),
             client_id: req.peer_identity().unwrap_or_default(),
             backend: req.backend().unwrap_or_default(),
             destination,
-            status: completion.status,
+            status,
+            failure,
         };
         match self
             .cache
@@ -124,7 +165,7 @@ impl Plugin for GoldenMetrics {
                 series.request.add(1);
                 series.response.add(1);
                 if let Some(latency) = series.latency {
-                    latency.observe(completion.response_latency_us as f64 / 1000.0);
+                    latency.observe(latency_ms);
                 }
             }
             Err(err) => weft_plugin_sdk::warn!("metric series refused: {err}"),
@@ -150,7 +191,7 @@ impl GoldenMetrics {
             deployment,
             serviceaccount,
             &status_code,
-            classification(labels.status),
+            classification(labels.failure),
         ];
         Ok(Series {
             request: self
