@@ -21,6 +21,7 @@ pub mod kubernetes;
 pub mod local;
 pub mod module_source;
 pub mod modules;
+pub mod plugin_dev;
 pub mod resources;
 pub mod state;
 pub mod validate;

@@ -85,6 +85,10 @@ enum Command {
     /// Checks that a cluster can run Weft (`--pre`), that the control plane
     /// is healthy, and that the proxies are (`--proxy`).
     Check(weft_controller::check::CheckArgs),
+    /// Writes, builds and tests filters in Rust, Python or JavaScript:
+    /// `weft plugin new NAME --lang python`, `weft plugin build`, `weft
+    /// plugin test` (on the proxy's plugin runtime, no proxy needed).
+    Plugin(weft_controller::plugin_dev::PluginArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -97,6 +101,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Install(args) => return weft_controller::install::install(args),
         Command::Uninstall(args) => return weft_controller::install::uninstall(args),
         Command::Check(args) => return weft_controller::check::check(args).await,
+        Command::Plugin(args) => return weft_controller::plugin_dev::run(args),
         _ => {}
     }
     let controller = Channel::from_shared(cli.controller.clone())
@@ -141,7 +146,8 @@ async fn main() -> anyhow::Result<ExitCode> {
         | Command::Install(_)
         | Command::Uninstall(_)
         | Command::Identity(_)
-        | Command::Check(_) => {
+        | Command::Check(_)
+        | Command::Plugin(_) => {
             unreachable!("answered without a controller")
         }
         Command::Endpoints { authority } => {

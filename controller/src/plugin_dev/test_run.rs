@@ -1,0 +1,400 @@
+//! `weft plugin test`: each case of a test file goes through the plugin on
+//! the proxy's own plugin runtime (`weft-plugins`: the same engine, limits
+//! and host services), hook by hook as the proxy calls them, and what came
+//! out is compared with what the case expects.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail, ensure};
+use clap::Args;
+use weft_plugins::{
+    ChainSpec, Completion, DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_METRIC_SERIES_LIMIT,
+    DEFAULT_TIMEOUT_MS, Direction, FailurePolicy, LoadError, PluginChain, PluginMetrics,
+    PluginSpec, RequestOutcome, RequestView, ResponseOutcome, Runtime,
+};
+
+use super::project::{DEFAULT_TEST_FILE, Project};
+use super::test_file::{Case, Expect, TestDirection, TestFile};
+
+#[derive(Args)]
+pub struct TestArgs {
+    /// The test file; `plugin-test.yaml` in the project when none.
+    file: Option<PathBuf>,
+    /// The project directory.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Test this component instead of the project's build.
+    #[arg(long, value_name = "WASM")]
+    module: Option<PathBuf>,
+    /// Replay requests recorded by `weft tap -o json` (one JSON line each)
+    /// instead of a test file's cases.
+    #[arg(long, value_name = "FILE", conflicts_with = "file")]
+    replay: Option<PathBuf>,
+}
+
+pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
+    let dir = super::project_dir(&args.dir);
+    let (name, module) = match &args.module {
+        Some(module) => (plugin_name(module), module.clone()),
+        None => {
+            let project = Project::open(&dir)?;
+            let module = project.module();
+            (project.manifest.name, module)
+        }
+    };
+    ensure!(
+        module.is_file(),
+        "no component at {}: run `weft plugin build` first",
+        module.display()
+    );
+    if let Some(replay) = &args.replay {
+        // The hook for tap: parse its lines into `Case`s with no `expect`
+        // and report what each did.
+        bail!(
+            "cannot replay {}: replaying `weft tap -o json` lines is not built yet",
+            replay.display()
+        );
+    }
+    let file = args
+        .file
+        .clone()
+        .unwrap_or_else(|| dir.join(DEFAULT_TEST_FILE));
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let tests: TestFile =
+        serde_norway::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
+    ensure!(!tests.cases.is_empty(), "{} has no cases", file.display());
+
+    let cache = module
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("weft-build/compiled");
+    let mut runner = Runner::new(name, module, cache)?;
+    let mut failed = 0;
+    for case in &tests.cases {
+        let config = case.config.as_ref().unwrap_or(&tests.config);
+        let diffs = match runner.run(config, case) {
+            Ok(outcome) => compare(&case.expect, &outcome),
+            Err(error) => vec![format!("{error:#}")],
+        };
+        if diffs.is_empty() {
+            println!("ok    {}", case.name);
+        } else {
+            failed += 1;
+            println!("FAIL  {}", case.name);
+            for diff in diffs {
+                println!("      {}", diff.replace('\n', "\n      "));
+            }
+        }
+    }
+    let passed = tests.cases.len() - failed;
+    println!("\n{passed} passed, {failed} failed ({})", file.display());
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `target/hello-header.wasm` → `hello-header`.
+fn plugin_name(module: &Path) -> String {
+    module
+        .file_stem()
+        .map_or("plugin".into(), |stem| stem.to_string_lossy().into_owned())
+}
+
+/// What came out of one case.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub status: u16,
+    pub body: Option<String>,
+    pub request_headers: http::HeaderMap,
+    pub response_headers: http::HeaderMap,
+    pub backend: Option<String>,
+    pub retry: bool,
+    pub failure: Option<String>,
+    /// The proxy's `/metrics` text for plugins, after the case.
+    pub metrics: String,
+}
+
+/// One runtime for the file, one loaded chain per distinct configuration.
+pub struct Runner {
+    name: String,
+    module: PathBuf,
+    runtime: Runtime,
+    metrics: Arc<PluginMetrics>,
+    chains: HashMap<String, PluginChain>,
+}
+
+impl Runner {
+    pub fn new(name: String, module: PathBuf, cache: PathBuf) -> anyhow::Result<Self> {
+        // Compiling a Python or JavaScript component takes seconds: keep it.
+        let runtime = Runtime::new()?.with_disk_cache(cache);
+        let metrics = runtime.metrics();
+        Ok(Self {
+            name,
+            module,
+            runtime,
+            metrics,
+            chains: HashMap::new(),
+        })
+    }
+
+    /// Loads the chain for `config` as the proxy loads one (default
+    /// limits, fail-closed), once per distinct configuration.
+    pub fn load(&mut self, config: &serde_json::Value) -> Result<(), LoadError> {
+        let key = config.to_string();
+        if !self.chains.contains_key(&key) {
+            let spec = ChainSpec {
+                plugins: vec![PluginSpec {
+                    name: self.name.clone(),
+                    module: self.module.clone(),
+                    sha256: None,
+                    config: config.clone(),
+                    failure_policy: FailurePolicy::FailClosed,
+                    timeout_ms: DEFAULT_TIMEOUT_MS,
+                    memory_limit_bytes: DEFAULT_MEMORY_LIMIT_BYTES,
+                    metric_series_limit: DEFAULT_METRIC_SERIES_LIMIT,
+                    directions: Vec::new(),
+                }],
+            };
+            let chain = self.runtime.load(&spec, Path::new("."))?;
+            self.chains.insert(key, chain);
+        }
+        Ok(())
+    }
+
+    pub fn run(&mut self, config: &serde_json::Value, case: &Case) -> anyhow::Result<Outcome> {
+        match self.load(config) {
+            Ok(()) => {}
+            // The plugin refused its configuration: the proxy would keep
+            // its previous chain; the test sees the failure.
+            Err(LoadError::Init(failure)) => {
+                return Ok(Outcome {
+                    status: 500,
+                    failure: Some(failure.to_string()),
+                    ..Outcome::default()
+                });
+            }
+            Err(error) => return Err(error.into()),
+        }
+        let chain = &self.chains[&config.to_string()];
+        let view = request_view(case)?;
+        let mut outcome = Outcome::default();
+        let (view, request_outcome) = chain.on_request(view);
+        outcome.request_headers = view.parts.headers.clone();
+        outcome.backend = view.backend.clone();
+        let completion_status = match request_outcome {
+            RequestOutcome::Respond { response, .. } => {
+                outcome.status = response.status;
+                outcome.body = Some(response.body);
+                outcome.response_headers = header_map(&response.headers)?;
+                Some(outcome.status)
+            }
+            RequestOutcome::Fail(failure) => {
+                outcome.status = 500;
+                outcome.failure = Some(failure.to_string());
+                None
+            }
+            RequestOutcome::Continue => {
+                let upstream = upstream_response(case)?;
+                let (_, rsp, response_outcome) = chain.on_response(view.snapshot(), upstream);
+                outcome.status = rsp.status.as_u16();
+                outcome.response_headers = rsp.headers;
+                match response_outcome {
+                    ResponseOutcome::Continue => {}
+                    ResponseOutcome::Retry => outcome.retry = true,
+                    ResponseOutcome::Fail(failure) => {
+                        outcome.status = 500;
+                        outcome.failure = Some(failure.to_string());
+                    }
+                }
+                Some(outcome.status)
+            }
+        };
+        chain.on_complete(
+            view,
+            Completion {
+                status: completion_status,
+                error: None,
+                response_latency_us: 900,
+                total_us: 1_000,
+                attempts: 1,
+            },
+        );
+        outcome.metrics = self.metrics_text()?;
+        Ok(outcome)
+    }
+
+    fn metrics_text(&self) -> anyhow::Result<String> {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(SharedMetrics(self.metrics.clone())));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry)?;
+        Ok(text)
+    }
+}
+
+/// The registry takes collectors by value; the runner keeps its own.
+#[derive(Debug)]
+struct SharedMetrics(Arc<PluginMetrics>);
+
+impl prometheus_client::collector::Collector for SharedMetrics {
+    fn encode(
+        &self,
+        encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        prometheus_client::collector::Collector::encode(&*self.0, encoder)
+    }
+}
+
+fn request_view(case: &Case) -> anyhow::Result<RequestView> {
+    let req = &case.request;
+    let mut builder = http::Request::builder()
+        .method(req.method.as_str())
+        .uri(req.path.as_str());
+    for (name, value) in &req.headers {
+        builder = builder.header(name, value);
+    }
+    let parts = builder
+        .body(())
+        .with_context(|| format!("case `{}`: request", case.name))?
+        .into_parts()
+        .0;
+    Ok(RequestView {
+        parts,
+        direction: match req.direction {
+            TestDirection::Inbound => Direction::Inbound,
+            TestDirection::Outbound => Direction::Outbound,
+        },
+        client_addr: req
+            .client_addr
+            .parse()
+            .with_context(|| format!("case `{}`: clientAddr", case.name))?,
+        local_port: req.local_port,
+        tls: req.peer_identity.is_some(),
+        peer_identity: req.peer_identity.clone(),
+        backend: None,
+        destination_labels: Default::default(),
+        timeout: None,
+        attempt: 1,
+        replayable: true,
+    })
+}
+
+fn upstream_response(case: &Case) -> anyhow::Result<http::response::Parts> {
+    let mut builder = http::Response::builder().status(case.response.status);
+    for (name, value) in &case.response.headers {
+        builder = builder.header(name, value);
+    }
+    Ok(builder
+        .body(())
+        .with_context(|| format!("case `{}`: response", case.name))?
+        .into_parts()
+        .0)
+}
+
+fn header_map(headers: &[(String, String)]) -> anyhow::Result<http::HeaderMap> {
+    let mut map = http::HeaderMap::new();
+    for (name, value) in headers {
+        map.append(
+            http::HeaderName::try_from(name.as_str())?,
+            http::HeaderValue::try_from(value.as_str())?,
+        );
+    }
+    Ok(map)
+}
+
+/// What differs between the expectation and the outcome, one readable
+/// entry each; empty when the case passed.
+pub fn compare(expect: &Expect, outcome: &Outcome) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let mut check = |what: String, expected: String, actual: String| {
+        if expected != actual {
+            diffs.push(format!(
+                "{what}\n  - expected {expected}\n  + got      {actual}"
+            ));
+        }
+    };
+    if let Some(status) = expect.status {
+        check(
+            "status".into(),
+            status.to_string(),
+            outcome.status.to_string(),
+        );
+    }
+    if let Some(body) = &expect.body {
+        check("body".into(), format!("{body:?}"), show(&outcome.body));
+    }
+    for (kind, expected, actual) in [
+        ("request", &expect.request_headers, &outcome.request_headers),
+        (
+            "response",
+            &expect.response_headers,
+            &outcome.response_headers,
+        ),
+    ] {
+        for (name, value) in expected {
+            let got = actual
+                .get(name.as_str())
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            check(format!("{kind} header `{name}`"), show(value), show(&got));
+        }
+    }
+    if let Some(backend) = &expect.backend {
+        check("backend".into(), show(backend), show(&outcome.backend));
+    }
+    if let Some(retry) = expect.retry {
+        check(
+            "retry asked".into(),
+            retry.to_string(),
+            outcome.retry.to_string(),
+        );
+    }
+    match (&expect.failure, &outcome.failure) {
+        (Some(part), Some(failure)) if failure.contains(part.as_str()) => {}
+        (None, None) => {}
+        (None, Some(failure)) => check("failure".into(), "none".into(), failure.clone()),
+        (Some(part), failure) => check(
+            "failure".into(),
+            format!("one mentioning {part:?}"),
+            failure.clone().unwrap_or("none".into()),
+        ),
+    }
+    let lines: BTreeMap<&str, ()> = outcome.metrics.lines().map(|l| (l.trim(), ())).collect();
+    for line in &expect.metrics {
+        if !lines.contains_key(line.trim()) {
+            diffs.push(format!(
+                "metrics: no line `{line}` in\n{}",
+                plugin_lines(&outcome.metrics)
+            ));
+        }
+    }
+    diffs
+}
+
+fn show(value: &Option<String>) -> String {
+    value
+        .as_ref()
+        .map_or("none".to_string(), |value| format!("{value:?}"))
+}
+
+/// The sample lines of the metrics text, or a note that there are none.
+fn plugin_lines(text: &str) -> String {
+    let samples: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect();
+    if samples.is_empty() {
+        "  (no samples)".into()
+    } else {
+        samples
+            .iter()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
