@@ -33,6 +33,7 @@ mod plugin_state;
 mod services;
 #[cfg(test)]
 mod tests;
+mod traffic;
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -54,10 +55,12 @@ pub use services::{
     EndpointPod, LOAD_BALANCER_ANNOTATIONS, LoadBalancer, SERVICE_NAME_LABEL, ServiceEndpoint,
     ServiceEndpoints, ServiceProblem,
 };
+pub use traffic::TrafficState;
 
 use endpoint::{PodEndpoint, Receivers};
 use services::{ServiceEntry, SliceEntry, service_entry, slice_entry};
 
+use crate::linkerd::TrafficRef;
 use crate::resources::PluginAnnotations;
 use crate::validate::{Rejection, ValidPlugin};
 
@@ -75,6 +78,11 @@ pub struct Index {
     plugins: BTreeMap<PluginRef, PluginState>,
     services: BTreeMap<ServiceRef, ServiceEntry>,
     slices: BTreeMap<EndpointSliceRef, SliceEntry>,
+    /// ServiceProfiles, TrafficSplits and routes, compiled into chains.
+    traffic: BTreeMap<TrafficRef, TrafficState>,
+    /// The DNS suffix of Services' names, for the authorities compiled
+    /// plugins match.
+    cluster_domain: ClusterDomain,
     revision: u64,
 }
 
@@ -117,8 +125,16 @@ impl Index {
             plugins: BTreeMap::new(),
             services: BTreeMap::new(),
             slices: BTreeMap::new(),
+            traffic: BTreeMap::new(),
+            cluster_domain: ClusterDomain::default(),
             revision: 0,
         }
+    }
+
+    /// The cluster's DNS suffix (`cluster.local` unless set).
+    pub fn with_cluster_domain(mut self, domain: ClusterDomain) -> Self {
+        self.cluster_domain = domain;
+        self
     }
 
     pub fn root_namespace(&self) -> &str {
@@ -163,6 +179,15 @@ impl Index {
                 Some((key, entry)) => upsert(&mut self.slices, key, entry),
                 None => false,
             },
+            Event::Applied(Resource::Traffic(object)) => match object.key() {
+                Some(key) => {
+                    let state = TrafficState::applied(&object, self.traffic.get(&key));
+                    upsert(&mut self.traffic, key, state)
+                }
+                None => false,
+            },
+            Event::Deleted(ResourceKey::Traffic(key)) => self.traffic.remove(&key).is_some(),
+            Event::Reset(Objects::Traffic(kind, all)) => self.reset_traffic(kind, &all),
             Event::Deleted(ResourceKey::Namespace(name)) => self.namespaces.remove(&name).is_some(),
             Event::Deleted(ResourceKey::Pod(key)) => self.remove_pod(&key),
             Event::Deleted(ResourceKey::WasmPlugin(key)) => self.plugins.remove(&key).is_some(),
@@ -341,6 +366,8 @@ impl Index {
             };
             plugins.push(resolve(key, valid, config, config_source));
         }
+
+        self.add_compiled(workload, &mut plugins, &mut problems);
 
         plugins.sort_by(|a, b| {
             (a.phase, Reverse(a.priority), &a.name, &a.resource).cmp(&(

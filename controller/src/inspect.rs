@@ -135,5 +135,6 @@ fn config_source(source: ConfigSource) -> &'static str {
         ConfigSource::PodAnnotation => "podAnnotation",
         ConfigSource::NamespaceAnnotation => "namespaceAnnotation",
         ConfigSource::WasmPlugin => "wasmPlugin",
+        ConfigSource::Compiled => "compiled",
     }
 }

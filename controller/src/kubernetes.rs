@@ -1,5 +1,6 @@
 //! The Kubernetes source: watches on Namespaces, Pods, WasmPlugins,
-//! Services and EndpointSlices feed the index through `state::follow_events`, and each WasmPlugin's status
+//! Services, EndpointSlices and the traffic resources (`crate::linkerd`)
+//! feed the index through `state::follow_events`, and each WasmPlugin's status
 //! is written back by the replica that holds the status Lease (`lease`),
 //! which also keeps the trust anchors in meshed namespaces (`trust_roots`). The decisions live in `events` (watch events into
 //! index events) and `status` (what a plugin's status should say), pure and
@@ -18,11 +19,11 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::{Stream, StreamExt};
+use futures_util::stream::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::{Timestamp, Unit};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -34,6 +35,7 @@ pub use status::status_update;
 
 use crate::fetch::Fetcher;
 use crate::index::{Event, ROOT_NAMESPACE};
+use crate::linkerd::{TrafficKind, TrafficObject};
 use crate::resources::WasmPlugin;
 use crate::state::{State, follow_events};
 
@@ -98,8 +100,24 @@ pub async fn follow_cluster(
             watcher::Config::default(),
         )
         .reflect(writer),
-        events,
+        events.clone(),
     ));
+    // Linkerd's and the Gateway API's traffic resources, when their CRDs
+    // are installed: a missing one only logs, and never holds a state back.
+    for kind in TrafficKind::ALL {
+        let gvk = GroupVersionKind::gvk(kind.group(), kind.watched_version(), kind.kind());
+        let resource = ApiResource::from_gvk_with_plural(&gvk, kind.plural());
+        let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
+        let watch = watcher(api, watcher::Config::default())
+            .try_filter_map(move |event| std::future::ready(Ok(traffic_event(kind, event))));
+        tokio::spawn(forward_with(
+            kind.to_string(),
+            Translator::<TrafficObject>::new(kind),
+            watch,
+            events.clone(),
+        ));
+    }
+    drop(events);
     tokio::spawn(write_statuses(
         client,
         plugins,
@@ -113,10 +131,23 @@ async fn forward<K>(
     watch: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
     events: mpsc::Sender<Event>,
 ) where
-    K: Watched + Resource<DynamicType = ()>,
+    K: Watched<Kind = ()> + Resource<DynamicType = ()>,
 {
-    let kind = K::kind(&());
-    let mut translator = Translator::default();
+    forward_with(
+        K::kind(&()).into_owned(),
+        Translator::default(),
+        watch,
+        events,
+    )
+    .await;
+}
+
+async fn forward_with<K: Watched>(
+    kind: String,
+    mut translator: Translator<K>,
+    watch: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+    events: mpsc::Sender<Event>,
+) {
     let mut watch = pin!(watch.default_backoff());
     while let Some(event) = watch.next().await {
         match event.map(|event| translator.translate(event)) {
@@ -170,6 +201,32 @@ async fn write_statuses(
             }
         }
     }
+}
+
+/// A traffic object's watch event in the index's terms; `None` for an
+/// object that is not one (logged: the API server should not send it).
+fn traffic_event(
+    kind: TrafficKind,
+    event: watcher::Event<DynamicObject>,
+) -> Option<watcher::Event<TrafficObject>> {
+    let convert = |object: DynamicObject| -> Option<TrafficObject> {
+        let value = serde_json::to_value(&object).ok()?;
+        match TrafficObject::from_value(value) {
+            Some(Ok(object)) => Some(object),
+            Some(Err(error)) => {
+                tracing::warn!(%kind, %error, "cannot read object");
+                None
+            }
+            None => None,
+        }
+    };
+    Some(match event {
+        watcher::Event::Apply(object) => watcher::Event::Apply(convert(object)?),
+        watcher::Event::Delete(object) => watcher::Event::Delete(convert(object)?),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitApply(object) => watcher::Event::InitApply(convert(object)?),
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    })
 }
 
 /// RFC 3339 to the second, as Kubernetes writes times.

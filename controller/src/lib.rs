@@ -18,6 +18,7 @@ pub mod index;
 pub mod inspect;
 pub mod install;
 pub mod kubernetes;
+pub mod linkerd;
 pub mod local;
 pub mod module_source;
 pub mod modules;

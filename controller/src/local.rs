@@ -1,7 +1,8 @@
 //! The local directory source, the embedded default when there is no
 //! cluster: a directory of YAML (or JSON) files holding the same objects a
 //! cluster would (v1 Namespace, v1 Pod, weft.io/v1alpha1 WasmPlugin, v1
-//! Service, discovery.k8s.io/v1 EndpointSlice, and v1 List of them, as
+//! Service, discovery.k8s.io/v1 EndpointSlice, Linkerd's and the Gateway
+//! API's traffic resources (`crate::linkerd`), and v1 List of them, as
 //! `kubectl get -o yaml` prints), read into index events.
 //!
 //! A bad document is reported with its file, number and line, and the rest
@@ -28,6 +29,7 @@ pub use source::{DirectorySource, GONE_AFTER_READS, KeptBecause, KeptObjects};
 pub use watch::DirectoryWatch;
 
 use crate::index::{Event, Objects, PluginRef, Resource, UnreadablePlugin};
+use crate::linkerd::{TrafficKind, TrafficObject};
 use crate::resources::WasmPlugin;
 use document::{Document, Held, Object, Unreadable, parse_document, split_documents};
 
@@ -42,6 +44,9 @@ pub struct Directory {
     pub plugins: Vec<WasmPlugin>,
     pub services: Vec<Service>,
     pub endpoint_slices: Vec<EndpointSlice>,
+    /// ServiceProfiles, TrafficSplits, HTTPRoutes and GRPCRoutes, their
+    /// specs not yet read (the index reads them).
+    pub traffic: Vec<TrafficObject>,
     /// Documents (or files) that could not be read; the rest still were.
     pub errors: Vec<DocumentError>,
     /// WasmPlugins whose documents name them but do not read: the index
@@ -97,6 +102,10 @@ impl Directory {
         );
         events.push(Event::Reset(Objects::Services(self.services)));
         events.push(Event::Reset(Objects::EndpointSlices(self.endpoint_slices)));
+        for kind in TrafficKind::ALL {
+            let all = self.traffic.iter().filter(|o| o.kind == kind).cloned();
+            events.push(Event::Reset(Objects::Traffic(kind, all.collect())));
+        }
         events.push(Event::Reset(Objects::Pods(self.pods)));
         events
     }
@@ -264,6 +273,14 @@ impl Reader {
                     Object::EndpointSlice(slice),
                 )
             }
+            Object::Traffic(mut object) => {
+                let name = required_name(&object.metadata)?;
+                let namespace = default_namespace(&mut object.metadata);
+                (
+                    key(Kind::Traffic(object.kind), namespace, name),
+                    Object::Traffic(object),
+                )
+            }
             Object::WasmPlugin(mut plugin) => {
                 let name = required_name(&plugin.metadata)?;
                 let namespace = default_namespace(&mut plugin.metadata);
@@ -305,6 +322,7 @@ impl Reader {
                 Object::WasmPlugin(plugin) => directory.plugins.push(*plugin),
                 Object::Service(service) => directory.services.push(*service),
                 Object::EndpointSlice(slice) => directory.endpoint_slices.push(*slice),
+                Object::Traffic(object) => directory.traffic.push(*object),
             }
         }
         let declared: BTreeSet<String> = directory
@@ -319,6 +337,7 @@ impl Reader {
             .chain(directory.plugins.iter().map(|p| &p.metadata))
             .chain(directory.services.iter().map(|s| &s.metadata))
             .chain(directory.endpoint_slices.iter().map(|s| &s.metadata))
+            .chain(directory.traffic.iter().map(|o| &o.metadata))
             .filter_map(|metadata| metadata.namespace.clone())
             .collect();
         for name in used.difference(&declared) {

@@ -145,6 +145,9 @@ fn read_index(source: &mut DirectorySource, mut index: Index) -> Option<Index> {
     for (service, problem) in index.service_problems() {
         tracing::warn!(%service, %problem, "Service annotation ignored");
     }
+    for (resource, problem) in index.traffic_problems() {
+        tracing::warn!(%resource, %problem, "traffic resource not applied in full");
+    }
     Some(index)
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::event::{PluginRef, WorkloadRef};
+use crate::linkerd::TrafficRef;
 use crate::module_source::{ModuleSource, PullPolicy};
 use crate::resources::{Direction, PluginPhase};
 use crate::validate::{FailurePolicy, Rejection};
@@ -69,6 +70,8 @@ pub enum ConfigSource {
     PodAnnotation,
     NamespaceAnnotation,
     WasmPlugin,
+    /// Compiled from ServiceProfiles, TrafficSplits and routes.
+    Compiled,
 }
 
 /// Something wrong with one workload's selection. Each one keeps a plugin
@@ -115,6 +118,41 @@ pub enum WorkloadProblem {
         first: PluginRef,
         second: PluginRef,
     },
+    #[error(
+        "{} compile to plugin {name:?}, but the workload runs {plugin} with its own config ({config_source}); the compiled config is not applied",
+        list(from)
+    )]
+    CompiledConfigNotApplied {
+        name: String,
+        plugin: PluginRef,
+        config_source: ConfigSource,
+        from: Vec<TrafficRef>,
+    },
+    #[error(
+        "{} compile to plugin {name:?}, but there is no WasmPlugin {plugin} to run it",
+        list(from)
+    )]
+    NoPluginForCompiled {
+        name: String,
+        plugin: PluginRef,
+        from: Vec<TrafficRef>,
+    },
+}
+
+fn list(resources: &[TrafficRef]) -> String {
+    let names: Vec<String> = resources.iter().map(ToString::to_string).collect();
+    names.join(", ")
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigSource::PodAnnotation => "pod annotation",
+            ConfigSource::NamespaceAnnotation => "namespace annotation",
+            ConfigSource::WasmPlugin => "its pluginConfig",
+            ConfigSource::Compiled => "compiled",
+        })
+    }
 }
 
 /// Why there is no answer at all for a workload: the proxy keeps what it has.

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Serialize;
 
+use crate::linkerd::{TrafficKind, TrafficObject, TrafficRef};
 use crate::resources::WasmPlugin;
 
 /// A workload: one pod, by namespace and name.
@@ -56,6 +57,8 @@ pub enum Resource {
     EndpointSlice(Box<EndpointSlice>),
     /// A version of a WasmPlugin that could be named but not read.
     UnreadableWasmPlugin(UnreadablePlugin),
+    /// A ServiceProfile, TrafficSplit, HTTPRoute or GRPCRoute.
+    Traffic(Box<TrafficObject>),
 }
 
 /// A WasmPlugin whose document is YAML with a name, but whose spec did not
@@ -77,6 +80,7 @@ pub enum ResourceKey {
     WasmPlugin(PluginRef),
     Service(ServiceRef),
     EndpointSlice(EndpointSliceRef),
+    Traffic(TrafficRef),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -86,6 +90,8 @@ pub enum Objects {
     WasmPlugins(Vec<WasmPlugin>),
     Services(Vec<Service>),
     EndpointSlices(Vec<EndpointSlice>),
+    /// Every object of one traffic kind.
+    Traffic(TrafficKind, Vec<TrafficObject>),
 }
 
 impl WorkloadRef {
@@ -192,6 +198,12 @@ impl From<WasmPlugin> for Event {
 impl From<Service> for Event {
     fn from(service: Service) -> Self {
         Event::Applied(Resource::Service(Box::new(service)))
+    }
+}
+
+impl From<TrafficObject> for Event {
+    fn from(object: TrafficObject) -> Self {
+        Event::Applied(Resource::Traffic(Box::new(object)))
     }
 }
 

@@ -113,6 +113,12 @@ struct SliceEndpoint {
 // === impl Index ===
 
 impl Index {
+    /// A Service's TCP ports; `None` when there is no such Service.
+    pub(super) fn service_ports(&self, service: &ServiceRef) -> Option<Vec<u16>> {
+        let entry = self.services.get(service)?;
+        Some(entry.ports.keys().copied().collect())
+    }
+
     /// The endpoints behind `authority` (the rule in this module's doc):
     /// `None` when it names no Service; no endpoints when the Service has
     /// no such port, or nothing ready behind it.

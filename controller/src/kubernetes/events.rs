@@ -11,32 +11,41 @@ use kube::runtime::watcher;
 use crate::index::{
     EndpointSliceRef, Event, Objects, PluginRef, Resource, ResourceKey, ServiceRef, WorkloadRef,
 };
+use crate::linkerd::{TrafficKind, TrafficObject};
 use crate::resources::WasmPlugin;
 
 /// A kind the index is fed: how one object, its key and a full list of it
 /// become index events.
 pub trait Watched: Sized {
+    /// What names the kind beyond the type: `()` for a typed kind, the
+    /// `TrafficKind` of a traffic object (one type for several kinds).
+    type Kind: Copy + std::fmt::Debug;
     fn applied(self) -> Event;
     /// `None` for an object without a name (or namespace, for namespaced
     /// kinds): the index never held it.
     fn key(&self) -> Option<ResourceKey>;
-    fn reset(all: Vec<Self>) -> Objects;
+    fn reset(kind: Self::Kind, all: Vec<Self>) -> Objects;
 }
 
 /// Translates one kind's watch events, holding a relist until it is whole.
 #[derive(Debug)]
-pub struct Translator<K> {
+pub struct Translator<K: Watched> {
+    kind: K::Kind,
     /// `Some` between `Init` and `InitDone`.
     relist: Option<Vec<K>>,
 }
 
-impl<K> Default for Translator<K> {
+impl<K: Watched<Kind = ()>> Default for Translator<K> {
     fn default() -> Self {
-        Self { relist: None }
+        Self::new(())
     }
 }
 
 impl<K: Watched> Translator<K> {
+    pub fn new(kind: K::Kind) -> Self {
+        Self { kind, relist: None }
+    }
+
     /// The index event for `event`, if any yet.
     pub fn translate(&mut self, event: watcher::Event<K>) -> Option<Event> {
         match event {
@@ -53,7 +62,7 @@ impl<K: Watched> Translator<K> {
             }
             watcher::Event::InitDone => {
                 let all = self.relist.take().unwrap_or_default();
-                Some(Event::Reset(K::reset(all)))
+                Some(Event::Reset(K::reset(self.kind, all)))
             }
         }
     }
@@ -62,6 +71,8 @@ impl<K: Watched> Translator<K> {
 // === impl Watched ===
 
 impl Watched for Namespace {
+    type Kind = ();
+
     fn applied(self) -> Event {
         Event::Applied(Resource::Namespace(Box::new(self)))
     }
@@ -70,12 +81,14 @@ impl Watched for Namespace {
         self.metadata.name.clone().map(ResourceKey::Namespace)
     }
 
-    fn reset(all: Vec<Self>) -> Objects {
+    fn reset((): (), all: Vec<Self>) -> Objects {
         Objects::Namespaces(all)
     }
 }
 
 impl Watched for Pod {
+    type Kind = ();
+
     fn applied(self) -> Event {
         Event::Applied(Resource::Pod(Box::new(self)))
     }
@@ -84,12 +97,14 @@ impl Watched for Pod {
         WorkloadRef::of(self).map(ResourceKey::Pod)
     }
 
-    fn reset(all: Vec<Self>) -> Objects {
+    fn reset((): (), all: Vec<Self>) -> Objects {
         Objects::Pods(all)
     }
 }
 
 impl Watched for WasmPlugin {
+    type Kind = ();
+
     fn applied(self) -> Event {
         Event::Applied(Resource::WasmPlugin(Box::new(self)))
     }
@@ -98,12 +113,14 @@ impl Watched for WasmPlugin {
         PluginRef::of(self).map(ResourceKey::WasmPlugin)
     }
 
-    fn reset(all: Vec<Self>) -> Objects {
+    fn reset((): (), all: Vec<Self>) -> Objects {
         Objects::WasmPlugins(all)
     }
 }
 
 impl Watched for Service {
+    type Kind = ();
+
     fn applied(self) -> Event {
         Event::Applied(Resource::Service(Box::new(self)))
     }
@@ -112,12 +129,14 @@ impl Watched for Service {
         ServiceRef::of(self).map(ResourceKey::Service)
     }
 
-    fn reset(all: Vec<Self>) -> Objects {
+    fn reset((): (), all: Vec<Self>) -> Objects {
         Objects::Services(all)
     }
 }
 
 impl Watched for EndpointSlice {
+    type Kind = ();
+
     fn applied(self) -> Event {
         Event::Applied(Resource::EndpointSlice(Box::new(self)))
     }
@@ -126,7 +145,23 @@ impl Watched for EndpointSlice {
         EndpointSliceRef::of(self).map(ResourceKey::EndpointSlice)
     }
 
-    fn reset(all: Vec<Self>) -> Objects {
+    fn reset((): (), all: Vec<Self>) -> Objects {
         Objects::EndpointSlices(all)
+    }
+}
+
+impl Watched for TrafficObject {
+    type Kind = TrafficKind;
+
+    fn applied(self) -> Event {
+        Event::Applied(Resource::Traffic(Box::new(self)))
+    }
+
+    fn key(&self) -> Option<ResourceKey> {
+        TrafficObject::key(self).map(ResourceKey::Traffic)
+    }
+
+    fn reset(kind: TrafficKind, all: Vec<Self>) -> Objects {
+        Objects::Traffic(kind, all)
     }
 }

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::DEFAULT_NAMESPACE;
+use crate::linkerd::{TrafficKind, TrafficObject};
 use crate::resources::WasmPlugin;
 
 pub(super) struct Document<'a> {
@@ -28,6 +29,7 @@ pub(super) enum Object {
     WasmPlugin(Box<WasmPlugin>),
     Service(Box<Service>),
     EndpointSlice(Box<EndpointSlice>),
+    Traffic(Box<TrafficObject>),
 }
 
 /// The kinds the source reads.
@@ -38,6 +40,7 @@ pub enum Kind {
     WasmPlugin,
     Service,
     EndpointSlice,
+    Traffic(TrafficKind),
 }
 
 /// An object by kind, namespace (empty for a Namespace) and name.
@@ -86,6 +89,7 @@ impl fmt::Display for Kind {
             Kind::WasmPlugin => "WasmPlugin",
             Kind::Service => "Service",
             Kind::EndpointSlice => "EndpointSlice",
+            Kind::Traffic(kind) => return kind.fmt(f),
         })
     }
 }
@@ -167,6 +171,15 @@ fn parse_object(value: Value) -> Result<Vec<Object>, Unreadable> {
     let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) else {
         return Err(Unreadable::unknown("apiVersion and kind are required"));
     };
+    if TrafficKind::of(&api_version, &kind).is_some() {
+        // Only the envelope here: the index reads the spec, and keeps the
+        // last accepted version when it refuses a new one.
+        return match TrafficObject::from_value(value) {
+            Some(Ok(object)) => Ok(vec![Object::Traffic(Box::new(object))]),
+            Some(Err(message)) => Err(Unreadable::unknown(message)),
+            None => Err(Unreadable::unknown("expected a Kubernetes object")),
+        };
+    }
     let object = match (api_version.as_str(), kind.as_str()) {
         ("v1", "Namespace") => Object::Namespace(typed(value, Kind::Namespace, lenient)?),
         ("v1", "Pod") => Object::Pod(typed(value, Kind::Pod, lenient)?),
@@ -183,7 +196,10 @@ fn parse_object(value: Value) -> Result<Vec<Object>, Unreadable> {
                 message: format!(
                     "{api_version} {kind} is not read here: the local source reads v1 \
                      Namespace, v1 Pod, weft.io/v1alpha1 WasmPlugin, v1 Service, \
-                     discovery.k8s.io/v1 EndpointSlice and v1 List"
+                     discovery.k8s.io/v1 EndpointSlice, v1 List, linkerd.io/v1alpha2 \
+                     ServiceProfile, split.smi-spec.io/v1alpha1|v1alpha2 TrafficSplit, \
+                     gateway.networking.k8s.io/v1 HTTPRoute and GRPCRoute, and \
+                     policy.linkerd.io/v1beta1..3 HTTPRoute"
                 ),
                 held: Held::Nothing,
             });
@@ -206,9 +222,11 @@ fn typed<T>(
             Some(name) if !name.is_empty() => {
                 let namespace = match kind {
                     Kind::Namespace => "",
-                    Kind::Pod | Kind::WasmPlugin | Kind::Service | Kind::EndpointSlice => {
-                        text("namespace").unwrap_or(DEFAULT_NAMESPACE)
-                    }
+                    Kind::Pod
+                    | Kind::WasmPlugin
+                    | Kind::Service
+                    | Kind::EndpointSlice
+                    | Kind::Traffic(_) => text("namespace").unwrap_or(DEFAULT_NAMESPACE),
                 };
                 Held::Object {
                     key: ObjectKey {

@@ -76,8 +76,14 @@ pub async fn follow_events(
     }
 }
 
-/// Each Service problem once, when it appears.
+/// Each Service and traffic resource problem once, when it appears.
 fn warn_new_service_problems(before: &Index, now: &Index) {
+    let known = before.traffic_problems();
+    for (resource, problem) in now.traffic_problems() {
+        if !known.contains(&(resource.clone(), problem.clone())) {
+            tracing::warn!(%resource, %problem, "traffic resource not applied in full");
+        }
+    }
     for (service, problem) in now.service_problems() {
         if !before
             .service_problems()
@@ -113,6 +119,9 @@ impl Listed {
             Event::Reset(Objects::WasmPlugins(_)) => self.plugins = true,
             Event::Reset(Objects::Services(_)) => self.services = true,
             Event::Reset(Objects::EndpointSlices(_)) => self.slices = true,
+            // Optional kinds: their CRDs may not be installed, so they
+            // never hold a state back.
+            Event::Reset(Objects::Traffic(..)) => {}
             Event::Applied(_) | Event::Deleted(_) => {}
         }
     }
