@@ -57,6 +57,7 @@ pub use services::{
 };
 pub use traffic::TrafficState;
 
+pub use endpoint::PodSummary;
 use endpoint::{PodEndpoint, Receivers};
 use services::{ServiceEntry, SliceEntry, service_entry, slice_entry};
 

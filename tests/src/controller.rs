@@ -38,6 +38,7 @@ impl RunningController {
             .env("WEFT_CONTROLLER_DIR", dir)
             .env("WEFT_CONTROLLER_LISTEN_ADDR", listen.to_string())
             .env("WEFT_CONTROLLER_IDENTITY_LISTEN_ADDR", "127.0.0.1:0")
+            .env("WEFT_CONTROLLER_STATS_LISTEN_ADDR", "127.0.0.1:0")
             .env("WEFT_CONTROLLER_STATE_DIR", &state_dir)
             .env("WEFT_LOG", "info")
             .envs(env.iter().copied())
@@ -113,6 +114,14 @@ impl RunningController {
     pub fn token(&self, workload: &str) -> PathBuf {
         let (namespace, pod) = workload.split_once('/').expect("namespace/pod");
         self.state_dir.join("tokens").join(namespace).join(pod)
+    }
+
+    /// The stats API's base URL (`weft stat --stats-api`).
+    pub fn stats_api(&self) -> String {
+        let addr = self
+            .logged_addr(" serving the stats API ", "stats_addr=")
+            .expect("the stats API starts before the plugin API");
+        format!("http://{addr}")
     }
 
     /// The address proxies are given (`WEFT_PROXY_CONTROLLER_ADDR`).

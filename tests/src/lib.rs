@@ -18,6 +18,7 @@ pub mod mesh;
 pub mod metrics;
 pub mod module_server;
 pub mod plugins;
+pub mod prometheus;
 pub mod proxy;
 pub mod registry;
 pub mod relay;

@@ -39,6 +39,8 @@ const fn loopback(port: u16) -> SocketAddr {
 
 const CONTROLLER: SocketAddr = loopback(8090);
 const IDENTITY: SocketAddr = loopback(8091);
+/// The controller's stats API, where `weft stat` asks by default.
+const STATS: SocketAddr = loopback(8085);
 const APP: SocketAddr = loopback(8080);
 /// Backend's replicas, one process each.
 const BACKENDS: [(&str, SocketAddr); 3] = [
@@ -137,6 +139,7 @@ fn ports() -> Vec<(SocketAddr, String)> {
     let mut ports = vec![
         (CONTROLLER, "weft-controller".to_string()),
         (IDENTITY, "weft-controller's identity service".to_string()),
+        (STATS, "weft-controller's stats API".to_string()),
         (APP, "the app demo service".to_string()),
     ];
     for (name, addr) in BACKENDS {
@@ -242,6 +245,7 @@ fn start(services: &mut Services, bin: &Path) -> anyhow::Result<()> {
         .env("WEFT_CONTROLLER_DIR", workspace::root().join(MESH_DIR))
         .env("WEFT_CONTROLLER_LISTEN_ADDR", CONTROLLER.to_string())
         .env("WEFT_CONTROLLER_IDENTITY_LISTEN_ADDR", IDENTITY.to_string())
+        .env("WEFT_CONTROLLER_STATS_LISTEN_ADDR", STATS.to_string())
         .env("WEFT_CONTROLLER_STATE_DIR", &state);
     services.start("weft-controller", controller, Stderr::Tee)?;
 
@@ -376,6 +380,22 @@ fn print_instructions() {
         (
             format!("curl http://{}/metrics", backend.admin),
             "backend's sidecar",
+        ),
+        (
+            "target/debug/weft stat deploy -n demo".to_string(),
+            "success rate, RPS and latency per workload",
+        ),
+        (
+            "target/debug/weft stat pod -n demo -o wide".to_string(),
+            "the same per pod, with bytes per second",
+        ),
+        (
+            "target/debug/weft edges pod -n demo".to_string(),
+            "who talks to whom, with their mTLS identities",
+        ),
+        (
+            "target/debug/weft routes deploy/backend -n demo".to_string(),
+            "per route: retries and latency",
         ),
         (
             format!("target/debug/weft endpoints {BACKEND_SERVICE}"),

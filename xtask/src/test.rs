@@ -14,13 +14,15 @@ use clap::Args;
 use crate::workspace;
 
 /// Tools the tests run, and the Debian package each comes in.
-const TOOLS: [(&str, &str); 6] = [
+const TOOLS: [(&str, &str); 7] = [
     ("iptables", "iptables"),
     ("curl", "curl"),
     ("ip", "iproute2"),
     ("setpriv", "util-linux"),
     ("python3", "python3"),
     ("docker-registry", "docker-registry"),
+    // `weft stat --prometheus-url` is tested against a real Prometheus.
+    ("prometheus", "prometheus"),
 ];
 
 /// Python packages the tests run, by the module they import and the PyPI

@@ -26,6 +26,8 @@ use weft_controller::inspect::InspectApi;
 use weft_controller::kubernetes::follow_cluster;
 use weft_controller::modules::Modules;
 use weft_controller::state::{State, follow_directory, read_state};
+use weft_controller::stats::http::StatsApi;
+use weft_controller::stats::{Embedded, MetricsSource, Prometheus};
 use weft_controller::webhook::{CertificateFiles, ServingCertificate, Webhook};
 use weft_identity::{Credentials, NameError, ServiceAccount, TrustDomain};
 
@@ -75,6 +77,31 @@ struct Args {
     identity: IdentityArgs,
     #[command(flatten)]
     webhook: WebhookArgs,
+    #[command(flatten)]
+    stats: StatsArgs,
+}
+
+/// The stats API (`weft stat`, `edges`, `routes`).
+#[derive(clap::Args)]
+struct StatsArgs {
+    /// Serve the stats API (JSON over HTTP) here.
+    #[arg(
+        long,
+        env = "WEFT_CONTROLLER_STATS_LISTEN_ADDR",
+        default_value = "127.0.0.1:8085"
+    )]
+    stats_listen: SocketAddr,
+    /// Take the figures from this Prometheus instead of scraping the
+    /// proxies.
+    #[arg(long, env = "WEFT_CONTROLLER_PROMETHEUS_URL")]
+    prometheus_url: Option<String>,
+    /// Without a Prometheus: how often each meshed pod's proxy is scraped.
+    #[arg(long, env = "WEFT_CONTROLLER_SCRAPE_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    scrape_interval: Duration,
+    /// Without a Prometheus: how much of the samples is kept, the longest
+    /// window (`-t`) a query may ask for.
+    #[arg(long, env = "WEFT_CONTROLLER_SCRAPE_RETENTION", default_value = "5m", value_parser = parse_duration)]
+    scrape_retention: Duration,
 }
 
 /// The mutating admission webhook (HTTPS), off unless given an address.
@@ -212,6 +239,7 @@ fn main() -> anyhow::Result<()> {
             };
             let identity = start_identity(&args, state.clone()).await?;
             start_webhook(&args, inject_settings, state.clone()).await?;
+            start_stats(&args.stats, state.clone()).await?;
             tokio::select! {
                 served = serve(&args, state) => served,
                 served = identity => served,
@@ -345,6 +373,26 @@ async fn start_webhook(
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(webhook_addr = %listener.local_addr()?, "serving the admission webhook");
     tokio::spawn(webhook.serve(listener, tls));
+    Ok(())
+}
+
+/// Binds and serves the stats API on its own task, from a Prometheus or
+/// from the proxies the controller scrapes itself.
+async fn start_stats(args: &StatsArgs, state: watch::Receiver<Arc<State>>) -> anyhow::Result<()> {
+    let source: Arc<dyn MetricsSource> = match &args.prometheus_url {
+        Some(url) => Arc::new(Prometheus::new(url)?),
+        None => Arc::new(Embedded::start(
+            state.clone(),
+            args.scrape_interval,
+            args.scrape_retention,
+        )?),
+    };
+    let listener = tokio::net::TcpListener::bind(args.stats_listen)
+        .await
+        .with_context(|| format!("binding {}", args.stats_listen))?;
+    let from = args.prometheus_url.as_deref().unwrap_or("the proxies");
+    tracing::info!(stats_addr = %listener.local_addr()?, %from, "serving the stats API");
+    tokio::spawn(StatsApi::new(source, state).serve(listener));
     Ok(())
 }
 

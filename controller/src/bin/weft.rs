@@ -85,6 +85,15 @@ enum Command {
     /// Checks that a cluster can run Weft (`--pre`), that the control plane
     /// is healthy, and that the proxies are (`--proxy`).
     Check(weft_controller::check::CheckArgs),
+    /// Golden metrics per resource: meshed pods, success rate, requests per
+    /// second, latency percentiles and TCP connections, from the
+    /// controller's stats API or a Prometheus.
+    Stat(weft_controller::stats::cli::StatArgs),
+    /// Who talks to whom, with the client's and the server's identities and
+    /// whether mTLS secures it.
+    Edges(weft_controller::stats::cli::EdgesArgs),
+    /// Per-route success, requests per second, latency, retries and splits.
+    Routes(weft_controller::stats::cli::RoutesArgs),
     /// Writes, builds and tests filters in Rust, Python or JavaScript:
     /// `weft plugin new NAME --lang python`, `weft plugin build`, `weft
     /// plugin test` (on the proxy's plugin runtime, no proxy needed).
@@ -101,6 +110,9 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Install(args) => return weft_controller::install::install(args),
         Command::Uninstall(args) => return weft_controller::install::uninstall(args),
         Command::Check(args) => return weft_controller::check::check(args).await,
+        Command::Stat(args) => return weft_controller::stats::cli::run_stat(args).await,
+        Command::Edges(args) => return weft_controller::stats::cli::run_edges(args).await,
+        Command::Routes(args) => return weft_controller::stats::cli::run_routes(args).await,
         Command::Plugin(args) => return weft_controller::plugin_dev::run(args),
         _ => {}
     }
@@ -147,6 +159,9 @@ async fn main() -> anyhow::Result<ExitCode> {
         | Command::Uninstall(_)
         | Command::Identity(_)
         | Command::Check(_)
+        | Command::Stat(_)
+        | Command::Edges(_)
+        | Command::Routes(_)
         | Command::Plugin(_) => {
             unreachable!("answered without a controller")
         }

@@ -13,6 +13,10 @@ use super::{Index, PodEntry, WorkloadRef, pod_entry, replace};
 pub const PROXY_CONTAINER: &str = "weft-proxy";
 /// The sidecar's port where it receives the pod's inbound traffic.
 pub const INBOUND_PORT_NAME: &str = "weft-inbound";
+/// The sidecar's admin port (`/metrics`), scraped by the stats API.
+pub const ADMIN_PORT_NAME: &str = "weft-admin";
+/// The admin port the injector gives the sidecar, when a pod names none.
+pub const DEFAULT_ADMIN_PORT: u16 = 4191;
 
 /// Where a meshed pod's proxy receives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +25,8 @@ pub struct PodEndpoint {
     addresses: Vec<IpAddr>,
     /// The sidecar's `weft-inbound` port, if it names one.
     inbound_port: Option<u16>,
+    /// The sidecar's `weft-admin` port, if it names one.
+    admin_port: Option<u16>,
 }
 
 impl PodEndpoint {
@@ -55,16 +61,29 @@ impl PodEndpoint {
             .collect();
         addresses.sort();
         addresses.dedup();
-        let inbound_port = sidecar
-            .ports
-            .iter()
-            .flatten()
-            .find(|port| port.name.as_deref() == Some(INBOUND_PORT_NAME))
-            .and_then(|port| u16::try_from(port.container_port).ok());
+        let named = |name: &str| {
+            sidecar
+                .ports
+                .iter()
+                .flatten()
+                .find(|port| port.name.as_deref() == Some(name))
+                .and_then(|port| u16::try_from(port.container_port).ok())
+        };
         Some(PodEndpoint {
             addresses,
-            inbound_port,
+            inbound_port: named(INBOUND_PORT_NAME),
+            admin_port: named(ADMIN_PORT_NAME),
         })
+    }
+
+    /// Where the sidecar's admin server (`/metrics`) listens: the pod's
+    /// first address at its `weft-admin` port, else the injector's 4191.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        let ip = *self.addresses.first()?;
+        Some(SocketAddr::new(
+            ip,
+            self.admin_port.unwrap_or(DEFAULT_ADMIN_PORT),
+        ))
     }
 }
 
@@ -117,9 +136,34 @@ impl Receivers {
     }
 }
 
+/// A pod as the stats API sees it: its workload and whether (and where) a
+/// proxy serves metrics for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodSummary {
+    pub pod: WorkloadRef,
+    pub owner: Option<super::Owner>,
+    pub service_account: String,
+    /// The sidecar's admin address; `None` for a pod that is not meshed
+    /// (or has no address yet).
+    pub admin: Option<SocketAddr>,
+    pub meshed: bool,
+}
+
 // === impl Index ===
 
 impl Index {
+    /// Every pod, meshed or not, with its owner and its sidecar's admin
+    /// address.
+    pub fn pod_summaries(&self) -> impl Iterator<Item = PodSummary> + '_ {
+        self.pods.iter().map(|(pod, entry)| PodSummary {
+            pod: pod.clone(),
+            owner: entry.owner.clone(),
+            service_account: entry.service_account.clone(),
+            admin: entry.endpoint.as_ref().and_then(PodEndpoint::admin_addr),
+            meshed: entry.endpoint.is_some(),
+        })
+    }
+
     /// The meshed workload that receives at `addr`, and its service
     /// account (the endpoint rule in the module doc of `index`).
     pub fn endpoint(&self, addr: SocketAddr) -> Option<(&WorkloadRef, &str)> {

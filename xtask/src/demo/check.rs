@@ -10,8 +10,9 @@ use anyhow::{Context, bail, ensure};
 
 use super::services::Services;
 use super::{
-    APP_SIDECAR, BACKEND_SERVICE, BACKEND_SIDECARS, LOAD_SIDECAR, LOADS, SIDECARS, http_get,
+    APP_SIDECAR, BACKEND_SERVICE, BACKEND_SIDECARS, LOAD_SIDECAR, LOADS, SIDECARS, STATS, http_get,
 };
+use crate::workspace;
 
 const REQUESTS_PER_LISTENER: usize = 20;
 /// Load generators report once a second; allow for a slow machine.
@@ -110,6 +111,14 @@ pub fn run(services: &mut Services) -> anyhow::Result<()> {
             },
         )?;
     }
+    // The controller scrapes the same sidecars: `weft stat` shows traffic
+    // for every pod that serves (load only sends).
+    wait_for(services, "weft stat to show each serving pod's traffic", || {
+        let busy = stat_pods_with_traffic()?;
+        Ok(["app", "backend", "backend-1", "backend-2"]
+            .iter()
+            .all(|pod| busy.iter().any(|name| name == pod)))
+    })?;
     let mut load_ok = 0;
     for load in LOADS {
         let line = services.wait_for_line(load, LOAD_REPORT_LIMIT)?;
@@ -126,9 +135,26 @@ pub fn run(services: &mut Services) -> anyhow::Result<()> {
          the split counts its choices), {REQUESTS_PER_LISTENER} requests through app's sidecar and \
          {REQUESTS_PER_LISTENER} through load's split succeeded, the backend Service's three replicas share \
          its load, golden metrics are counted with dst_* labels, every sidecar is certified for its service \
-         account, sidecars speak mTLS to each other, load generators had {load_ok} successes and no failures"
+         account, sidecars speak mTLS to each other, `weft stat` shows every serving pod's traffic, load \\
+         generators had {load_ok} successes and no failures"
     );
     Ok(())
+}
+
+/// The pods `weft stat pod -n demo -o json` shows with requests per second
+/// above zero.
+fn stat_pods_with_traffic() -> std::io::Result<Vec<String>> {
+    let output = std::process::Command::new(workspace::debug_dir().join("weft"))
+        .args(["stat", "pod", "-n", "demo", "-o", "json"])
+        .args(["--stats-api", &format!("http://{STATS}")])
+        .output()?;
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    let busy = rows.as_array().into_iter().flatten().filter(|row| {
+        row["rps"].as_f64().is_some_and(|rps| rps > 0.0)
+    });
+    Ok(busy
+        .filter_map(|row| Some(row["name"].as_str()?.to_string()))
+        .collect())
 }
 
 /// Polls `done` until it holds, within `CHAIN_LIMIT`.

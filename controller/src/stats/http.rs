@@ -1,0 +1,185 @@
+//! The stats API: JSON over HTTP, for the `weft` CLI and web pages alike.
+//!
+//! - `GET /api/v1/stat?kind=deploy[&name=N][&namespace=NS][&window=1m][&from=deploy/x][&to=svc/y]`
+//!   → `{"rows": [StatRow…]}`
+//! - `GET /api/v1/edges?kind=deploy[&namespace=NS][&window=1m]` → `{"edges": [Edge…]}`
+//! - `GET /api/v1/routes?target=svc/N&namespace=NS[&window=1m]` → `{"routes": [RouteRow…]}`
+//!
+//! A bad parameter is a 400 and a source that cannot answer a 502, each
+//! with `{"error": "…"}`. Without `namespace`, `stat` and `edges` cover every
+//! namespace and `routes` reads `default`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::{
+    EdgesQuery, MetricsSource, Resource, ResourceKind, RoutesQuery, StatQuery, edges, parse_window,
+    routes, stat,
+};
+use crate::index::PodSummary;
+use crate::state::State;
+
+/// The window when a request names none, as Linkerd's.
+pub const DEFAULT_WINDOW: &str = "1m";
+
+#[derive(Clone)]
+pub struct StatsApi {
+    source: Arc<dyn MetricsSource>,
+    state: watch::Receiver<Arc<State>>,
+}
+
+impl StatsApi {
+    pub fn new(source: Arc<dyn MetricsSource>, state: watch::Receiver<Arc<State>>) -> Self {
+        StatsApi { source, state }
+    }
+
+    /// Serves connections from `listener` until the process ends.
+    pub async fn serve(self, listener: TcpListener) {
+        loop {
+            let Ok((connection, _)) = listener.accept().await else {
+                continue;
+            };
+            let api = self.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let api = api.clone();
+                    async move { Ok::<_, Infallible>(api.respond(request).await) }
+                });
+                let served = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(connection), service)
+                    .await;
+                if let Err(error) = served {
+                    tracing::debug!(%error, "stats API connection failed");
+                }
+            });
+        }
+    }
+
+    pub async fn respond<B>(&self, request: Request<B>) -> Response<Full<Bytes>> {
+        if request.method() != Method::GET {
+            return error(StatusCode::METHOD_NOT_ALLOWED, "only GET".into());
+        }
+        let params = params(request.uri().query().unwrap_or(""));
+        let answer = match request.uri().path() {
+            "/api/v1/stat" => self.stat(&params).await,
+            "/api/v1/edges" => self.edges(&params).await,
+            "/api/v1/routes" => self.routes(&params).await,
+            _ => Err((StatusCode::NOT_FOUND, "not found".into())),
+        };
+        match answer {
+            Ok(body) => json(StatusCode::OK, body),
+            Err((status, message)) => error(status, message),
+        }
+    }
+
+    async fn stat(&self, params: &Params) -> Answer {
+        let query = stat_query(params).map_err(bad_request)?;
+        let pods: Vec<PodSummary> = self.state.borrow().index.pod_summaries().collect();
+        let rows = stat(self.source.as_ref(), Some(&pods), &query)
+            .await
+            .map_err(unanswered)?;
+        Ok(serde_json::json!({ "rows": rows }))
+    }
+
+    async fn edges(&self, params: &Params) -> Answer {
+        let query = edges_query(params).map_err(bad_request)?;
+        let edges = edges(self.source.as_ref(), &query)
+            .await
+            .map_err(unanswered)?;
+        Ok(serde_json::json!({ "edges": edges }))
+    }
+
+    async fn routes(&self, params: &Params) -> Answer {
+        let query = routes_query(params).map_err(bad_request)?;
+        let routes = routes(self.source.as_ref(), &query)
+            .await
+            .map_err(unanswered)?;
+        Ok(serde_json::json!({ "routes": routes }))
+    }
+}
+
+type Params = HashMap<String, String>;
+type Answer = Result<serde_json::Value, (StatusCode, String)>;
+
+fn params(query: &str) -> Params {
+    reqwest::Url::parse(&format!("http://stats/?{query}"))
+        .map(|url| url.query_pairs().into_owned().collect())
+        .unwrap_or_default()
+}
+
+fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+    params
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+fn window(params: &Params) -> Result<std::time::Duration, String> {
+    parse_window(param(params, "window").unwrap_or(DEFAULT_WINDOW))
+}
+
+fn resource(params: &Params, name: &str) -> Result<Option<Resource>, String> {
+    param(params, name)
+        .map(|text| text.parse().map_err(|e| format!("{name}: {e}")))
+        .transpose()
+}
+
+pub fn stat_query(params: &Params) -> Result<StatQuery, String> {
+    let kind: ResourceKind = param(params, "kind").ok_or("kind is required")?.parse()?;
+    Ok(StatQuery {
+        kind,
+        name: param(params, "name").map(String::from),
+        namespace: param(params, "namespace").map(String::from),
+        window: window(params)?,
+        from: resource(params, "from")?,
+        to: resource(params, "to")?,
+    })
+}
+
+pub fn edges_query(params: &Params) -> Result<EdgesQuery, String> {
+    Ok(EdgesQuery {
+        kind: param(params, "kind").ok_or("kind is required")?.parse()?,
+        namespace: param(params, "namespace").map(String::from),
+        window: window(params)?,
+    })
+}
+
+pub fn routes_query(params: &Params) -> Result<RoutesQuery, String> {
+    Ok(RoutesQuery {
+        target: resource(params, "target")?.ok_or("target is required, e.g. svc/web")?,
+        namespace: param(params, "namespace").unwrap_or("default").to_string(),
+        window: window(params)?,
+    })
+}
+
+fn bad_request(message: String) -> (StatusCode, String) {
+    (StatusCode::BAD_REQUEST, message)
+}
+
+fn unanswered(error: super::SourceError) -> (StatusCode, String) {
+    (StatusCode::BAD_GATEWAY, error.to_string())
+}
+
+fn json(status: StatusCode, body: impl Serialize) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(&body).expect("JSON of plain values");
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid response")
+}
+
+fn error(status: StatusCode, message: String) -> Response<Full<Bytes>> {
+    json(status, serde_json::json!({ "error": message }))
+}
