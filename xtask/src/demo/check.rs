@@ -135,7 +135,7 @@ pub fn run(services: &mut Services) -> anyhow::Result<()> {
          the split counts its choices), {REQUESTS_PER_LISTENER} requests through app's sidecar and \
          {REQUESTS_PER_LISTENER} through load's split succeeded, the backend Service's three replicas share \
          its load, golden metrics are counted with dst_* labels, every sidecar is certified for its service \
-         account, sidecars speak mTLS to each other, `weft stat` shows every serving pod's traffic, load \\
+         account, sidecars speak mTLS to each other, `weft stat` shows every serving pod's traffic, load \
          generators had {load_ok} successes and no failures"
     );
     Ok(())
