@@ -86,6 +86,21 @@ pub struct Config {
     #[arg(long, env = "WEFT_PROXY_HTTP_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub http_header_read_timeout: Duration,
 
+    /// How long an HTTP/1 request body may go without a byte arriving while
+    /// the proxy waits for it (a body trickled forever); past it the
+    /// connection is closed and the request aborted upstream. `0s` waits
+    /// forever. Envoy's `stream_idle_timeout` default.
+    #[arg(long, env = "WEFT_PROXY_HTTP_BODY_READ_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub http_body_read_timeout: Duration,
+
+    /// How long an HTTP/2 connection may stay open with no request in
+    /// flight once it has sent one; past it the proxy sends `GOAWAY` and
+    /// closes it. Before its first request a connection gets the header
+    /// read timeout instead. `0s` keeps idle connections. Envoy's
+    /// `idle_timeout` default.
+    #[arg(long, env = "WEFT_PROXY_HTTP2_IDLE_TIMEOUT", default_value = "1h", value_parser = parse_duration)]
+    pub http2_idle_timeout: Duration,
+
     /// Requests in flight through the proxy, both directions together; past
     /// it, requests get 503 at once instead of queueing (load shedding).
     #[arg(long, env = "WEFT_PROXY_MAX_IN_FLIGHT_REQUESTS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
@@ -175,6 +190,16 @@ impl Config {
     pub fn header_read_timeout(&self) -> Option<Duration> {
         (!self.http_header_read_timeout.is_zero()).then_some(self.http_header_read_timeout)
     }
+
+    /// `None` means no limit on waiting for a request body's next bytes.
+    pub fn body_read_timeout(&self) -> Option<Duration> {
+        (!self.http_body_read_timeout.is_zero()).then_some(self.http_body_read_timeout)
+    }
+
+    /// `None` means idle HTTP/2 connections stay open.
+    pub fn http2_idle_timeout(&self) -> Option<Duration> {
+        (!self.http2_idle_timeout.is_zero()).then_some(self.http2_idle_timeout)
+    }
 }
 
 /// The user's cache directory (`$XDG_CACHE_HOME`, else `~/.cache`), or a
@@ -223,7 +248,7 @@ impl PortSet {
 pub enum ParseError {
     #[error("`{0}` is not a port or a port range like 5000-5010")]
     Port(String),
-    #[error("`{0}` is not a duration like 500ms, 10s or 2m")]
+    #[error("`{0}` is not a duration like 500ms, 10s, 2m or 1h")]
     Duration(String),
 }
 
@@ -263,6 +288,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, ParseError> {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
         _ => Err(err()),
     }
 }
@@ -324,6 +350,7 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("ten s").is_err());
         assert!(parse_duration("-1s").is_err());

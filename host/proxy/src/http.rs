@@ -2,8 +2,10 @@
 //! endpoint and sent upstream; the response streams back. Requests the proxy
 //! cannot forward get a response from `errors::ProxyError`.
 
+mod body_read_timeout;
 mod headers;
 mod hooks;
+mod idle;
 mod load_shed;
 mod replay;
 mod upstream;
@@ -23,6 +25,8 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use weft_plugins::{Hooks, PluginChain, RequestOutcome, ResponseOutcome, UpstreamError};
 
+pub use body_read_timeout::{BodyReadTimeout, BodyReadTimeoutIo};
+pub use idle::ConnectionActivity;
 pub use load_shed::InFlightLimit;
 pub use upstream::{HeldHttp1, Mesh, SendError, Upstream};
 
@@ -57,12 +61,39 @@ pub struct HttpProxy {
     proxy: Arc<Proxy>,
     conn: ConnectionInfo,
     held: Arc<HeldHttp1>,
+    /// HTTP/1: the limit on waiting for a request body's bytes.
+    body_read_timeout: Option<Arc<BodyReadTimeout>>,
+    /// HTTP/2: what the connection's idle timeout watches.
+    activity: Option<ConnectionActivity>,
 }
 
 impl HttpProxy {
     pub fn new(proxy: Arc<Proxy>, conn: ConnectionInfo) -> Self {
         let held = Arc::new(proxy.upstream(conn.direction).held_http1());
-        Self { proxy, conn, held }
+        Self {
+            proxy,
+            conn,
+            held,
+            body_read_timeout: None,
+            activity: None,
+        }
+    }
+
+    pub fn with_body_read_timeout(mut self, limit: Option<Arc<BodyReadTimeout>>) -> Self {
+        self.body_read_timeout = limit;
+        self
+    }
+
+    pub fn with_activity(mut self, activity: ConnectionActivity) -> Self {
+        self.activity = Some(activity);
+        self
+    }
+
+    fn request_body(&self, body: Incoming) -> BoxBody {
+        match &self.body_read_timeout {
+            Some(limit) => limit.watch(body).boxed(),
+            None => body.boxed(),
+        }
     }
 
     async fn forward(
@@ -134,10 +165,10 @@ impl HttpProxy {
 
         // Response hooks may ask for retries: keep what a retry needs.
         let (mut next, replay) = match response_hooks {
-            None => (Some(req.map(BodyExt::boxed)), None),
+            None => (Some(req.map(|body| self.request_body(body))), None),
             Some(_) => {
                 let (parts, body) = req.into_parts();
-                let (body, replay) = Replay::record(body.boxed());
+                let (body, replay) = Replay::record(self.request_body(body));
                 (Some(Request::from_parts(parts, body)), Some(replay))
             }
         };
@@ -328,7 +359,7 @@ impl hyper::service::Service<Request<Incoming>> for HttpProxy {
             // Shed before any work: under overload, even a log line per
             // request costs too much (the counter tells).
             let in_flight = match this.proxy.in_flight().admit(this.conn.direction) {
-                Ok(in_flight) => in_flight,
+                Ok(in_flight) => in_flight.on_connection(this.activity.as_ref().map(|a| a.enter())),
                 Err(overloaded) => return Ok(overloaded.to_response()),
             };
             // For the log, should the request fail (reference-counted copies).

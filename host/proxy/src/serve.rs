@@ -25,7 +25,10 @@ use crate::config::Config;
 use crate::destination::{Destinations, Peers};
 use crate::detect::{Detected, detect};
 use crate::discovery::Discovery;
-use crate::http::{ConnectionInfo, HttpProxy, InFlightLimit, Mesh, Upstream};
+use crate::http::{
+    BodyReadTimeout, BodyReadTimeoutIo, ConnectionActivity, ConnectionInfo, HttpProxy,
+    InFlightLimit, Mesh, Upstream,
+};
 use crate::io::{MeteredIo, PrefixedIo};
 use crate::metrics::{Peer, TransportLabels, TransportMetrics};
 use crate::plugins::Plugins;
@@ -320,36 +323,33 @@ where
 
     match detected {
         Detected::Http1(prefix) => {
-            let service = HttpProxy::new(proxy.clone(), conn.clone());
+            let body_read_timeout = config.body_read_timeout().map(BodyReadTimeout::new);
+            let service = HttpProxy::new(proxy.clone(), conn.clone())
+                .with_body_read_timeout(body_read_timeout.clone());
+            let io = BodyReadTimeoutIo::new(PrefixedIo::new(prefix, io), body_read_timeout);
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(config.header_read_timeout())
                 .max_buf_size((config.max_header_bytes as usize).max(8192))
-                .serve_connection(TokioIo::new(PrefixedIo::new(prefix, io)), service)
+                .serve_connection(TokioIo::new(io), service)
                 .with_upgrades();
-            drain(
-                connection,
-                |c| c.graceful_shutdown(),
-                &proxy.shutdown,
-                &conn,
-            )
-            .await;
+            // Idle kept-alive HTTP/1 connections end at the header read timeout.
+            let idle = std::future::pending();
+            drain(connection, |c| c.graceful_shutdown(), &proxy, &conn, idle).await;
         }
         Detected::Http2(prefix) => {
-            let service = HttpProxy::new(proxy.clone(), conn.clone());
+            let activity = ConnectionActivity::default();
+            let service =
+                HttpProxy::new(proxy.clone(), conn.clone()).with_activity(activity.clone());
             let connection = http2::Builder::new(TokioExecutor::new())
                 .timer(TokioTimer::new())
                 .max_header_list_size(config.max_header_bytes)
                 .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS)
                 .max_pending_accept_reset_streams(HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS)
                 .serve_connection(TokioIo::new(PrefixedIo::new(prefix, io)), service);
-            drain(
-                connection,
-                |c| c.graceful_shutdown(),
-                &proxy.shutdown,
-                &conn,
-            )
-            .await;
+            // Its first request must come as fast as an HTTP/1 head.
+            let idle = activity.idle(config.header_read_timeout(), config.http2_idle_timeout());
+            drain(connection, |c| c.graceful_shutdown(), &proxy, &conn, idle).await;
         }
         Detected::Opaque(prefix) => relay(&proxy, &conn, PrefixedIo::new(prefix, io)).await,
         Detected::Rejected(error) => {
@@ -384,12 +384,15 @@ fn denied_by_plugins(proxy: &Proxy, conn: &ConnectionInfo, protocol: Protocol) -
 }
 
 /// Serves an HTTP connection to its end; on shutdown, asks it to finish the
-/// requests in flight and close.
+/// requests in flight and close. Once `idle` resolves it is asked the same,
+/// and closed if it has not finished within the shutdown grace period (a
+/// client that never answers the `GOAWAY`'s ping is not waited for).
 async fn drain<C, E>(
     connection: C,
     graceful_shutdown: fn(Pin<&mut C>),
-    shutdown: &CancellationToken,
+    proxy: &Proxy,
     conn: &ConnectionInfo,
+    idle: impl Future<Output = ()>,
 ) where
     C: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
@@ -397,9 +400,18 @@ async fn drain<C, E>(
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
-        _ = shutdown.cancelled() => {
+        _ = proxy.shutdown.cancelled() => {
             graceful_shutdown(connection.as_mut());
             connection.await
+        }
+        _ = idle => {
+            tracing::debug!(client = %conn.client, "closing an idle HTTP/2 connection");
+            graceful_shutdown(connection.as_mut());
+            let grace = proxy.config.shutdown_grace_period;
+            match tokio::time::timeout(grace, connection.as_mut()).await {
+                Ok(result) => result,
+                Err(_) => return,
+            }
         }
     };
     if let Err(error) = result {

@@ -16,6 +16,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::idle::Active;
 use crate::errors::ProxyError;
 use crate::metrics::TransportMetrics;
 use crate::{BoxBody, Direction};
@@ -26,9 +27,11 @@ pub struct InFlightLimit {
     metrics: Arc<TransportMetrics>,
 }
 
-/// One request's place under the limit.
+/// One request's place under the limit (and on its connection, which is
+/// busy for as long).
 pub struct InFlight {
     _permit: OwnedSemaphorePermit,
+    _on_connection: Option<Active>,
 }
 
 impl InFlightLimit {
@@ -45,7 +48,10 @@ impl InFlightLimit {
     /// place is taken.
     pub fn admit(&self, direction: Direction) -> Result<InFlight, ProxyError> {
         match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => Ok(InFlight { _permit: permit }),
+            Ok(permit) => Ok(InFlight {
+                _permit: permit,
+                _on_connection: None,
+            }),
             Err(_) => {
                 self.metrics.request_shed(direction);
                 Err(ProxyError::Overloaded { limit: self.limit })
@@ -55,6 +61,12 @@ impl InFlightLimit {
 }
 
 impl InFlight {
+    /// Also keeps the request's connection busy while the place is held.
+    pub fn on_connection(mut self, active: Option<Active>) -> Self {
+        self._on_connection = active;
+        self
+    }
+
     /// Keeps the place until `rsp`'s body has ended or been dropped.
     pub fn hold_until_sent(self, rsp: Response<BoxBody>) -> Response<BoxBody> {
         rsp.map(|inner| {
