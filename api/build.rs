@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "proto/weft/inspect/v1alpha1/inspect.proto",
             "proto/weft/identity/v1alpha1/identity.proto",
             "proto/weft/destination/v1alpha1/destination.proto",
+            "proto/weft/tap/v1alpha1/tap.proto",
         ],
         &["proto"],
     )?;

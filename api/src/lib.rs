@@ -23,3 +23,9 @@ pub mod identity {
 pub mod destination {
     tonic::include_proto!("weft.destination.v1alpha1");
 }
+
+/// `weft.tap.v1alpha1`: live requests from the proxies, relayed by the
+/// controller.
+pub mod tap {
+    tonic::include_proto!("weft.tap.v1alpha1");
+}

@@ -23,6 +23,8 @@ pub struct RunningProxy {
     pub inbound: SocketAddr,
     pub outbound: SocketAddr,
     pub admin: SocketAddr,
+    /// The tap server, with an identity (it starts before the admin server).
+    pub tap: Option<SocketAddr>,
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
     /// Reads stderr to its end; awaited in `wait` so that every line the
@@ -45,6 +47,7 @@ impl Proxy {
         .env("WEFT_PROXY_INBOUND_LISTEN_ADDR", "127.0.0.1:0")
         .env("WEFT_PROXY_OUTBOUND_LISTEN_ADDR", "127.0.0.1:0")
         .env("WEFT_PROXY_ADMIN_LISTEN_ADDR", "127.0.0.1:0")
+        .env("WEFT_PROXY_TAP_LISTEN", "127.0.0.1:0")
         .env("WEFT_LOG", "info")
     }
 
@@ -113,7 +116,7 @@ impl Proxy {
                 log.lock().unwrap().push(line);
             }
         });
-        let (mut inbound, mut outbound, mut admin) = (None, None, None);
+        let (mut inbound, mut outbound, mut admin, mut tap) = (None, None, None, None);
         while inbound.is_none() || outbound.is_none() || admin.is_none() {
             let next = tokio::time::timeout(PATIENCE, rx.recv()).await;
             let Ok(Some((listener, addr))) = next else {
@@ -126,6 +129,7 @@ impl Proxy {
                 "inbound" => inbound = Some(addr),
                 "outbound" => outbound = Some(addr),
                 "admin" => admin = Some(addr),
+                "tap" => tap = Some(addr),
                 _ => {}
             }
         }
@@ -133,6 +137,7 @@ impl Proxy {
             inbound: inbound.unwrap(),
             outbound: outbound.unwrap(),
             admin: admin.unwrap(),
+            tap,
             child,
             logs,
             log_reader: Some(log_reader),

@@ -37,6 +37,16 @@ pub struct Config {
     )]
     pub admin_listen_addr: SocketAddr,
 
+    /// The tap server (`weft tap`), over mTLS and only for the controller's
+    /// identity; not started without an identity.
+    #[arg(long, env = "WEFT_PROXY_TAP_LISTEN", default_value = "127.0.0.1:4190")]
+    pub tap_listen_addr: SocketAddr,
+
+    /// The identity that may tap this proxy; by default the identity
+    /// service's (the controller's).
+    #[arg(long, env = "WEFT_PROXY_TAP_CLIENT_IDENTITY")]
+    pub tap_client_identity: Option<String>,
+
     /// Forward inbound traffic here instead of to the connection's original
     /// destination (for running without iptables).
     #[arg(long, env = "WEFT_PROXY_INBOUND_APP_ADDR")]

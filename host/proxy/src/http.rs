@@ -34,6 +34,7 @@ use crate::balance::{Balancer, EndpointLabels};
 use crate::errors::{ProxyError, error_chain};
 use crate::http::replay::Replay;
 use crate::serve::Proxy;
+use crate::tap::AnsweredBy;
 use crate::{BoxBody, Direction};
 
 /// Attempts per request when response hooks ask for retries.
@@ -135,9 +136,11 @@ impl HttpProxy {
             (view, outcome) = chain.on_request(view);
             match outcome {
                 RequestOutcome::Continue => {}
-                RequestOutcome::Respond { response, .. } => {
+                RequestOutcome::Respond { response, plugin } => {
                     *kept_view = Some(view);
-                    return Ok(hooks::local_response(response));
+                    let mut rsp = hooks::local_response(response);
+                    rsp.extensions_mut().insert(AnsweredBy(plugin));
+                    return Ok(rsp);
                 }
                 RequestOutcome::Fail(failure) => {
                     *kept_view = Some(view);
@@ -362,6 +365,7 @@ impl hyper::service::Service<Request<Incoming>> for HttpProxy {
                 Ok(in_flight) => in_flight.on_connection(this.activity.as_ref().map(|a| a.enter())),
                 Err(overloaded) => return Ok(overloaded.to_response()),
             };
+            let tap = this.proxy.taps().observe(&req, &this.conn);
             // For the log, should the request fail (reference-counted copies).
             let (method, uri) = (req.method().clone(), req.uri().clone());
             let mut completing = None;
@@ -399,6 +403,10 @@ impl hyper::service::Service<Request<Incoming>> for HttpProxy {
             };
             let rsp = match completing {
                 Some(completing) => completing.attach(rsp, error),
+                None => rsp,
+            };
+            let rsp = match tap {
+                Some(tap) => tap.attach(rsp, error),
                 None => rsp,
             };
             Ok(in_flight.hold_until_sent(rsp))

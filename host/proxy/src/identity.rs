@@ -142,6 +142,11 @@ impl Certifier {
         &self.identity
     }
 
+    /// The identity service's own identity (the controller's).
+    pub fn controller_name(&self) -> String {
+        self.service_name.to_str().into_owned()
+    }
+
     /// The controller over mTLS at the identity service's address, this
     /// proxy presenting its certificate (once it has one).
     pub fn control_plane(&self) -> ControlPlane {

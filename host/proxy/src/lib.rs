@@ -21,6 +21,7 @@ pub mod metrics;
 mod orig_dst;
 pub mod plugins;
 mod serve;
+mod tap;
 mod tls;
 
 use std::future::Future;
@@ -133,11 +134,20 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let inbound = bind("inbound", config.inbound_listen_addr).await?;
     let outbound = bind("outbound", config.outbound_listen_addr).await?;
+    // Before the admin listener, whose address is logged last.
+    let tap = match &config.identity.identity_local_name {
+        Some(_) => Some(bind("tap", config.tap_listen_addr).await?),
+        None => None,
+    };
     let admin = bind("admin", config.admin_listen_addr).await?;
 
     let mut registry = Registry::default();
     let certifier = identity::Certifier::new(&config.identity, &mut registry)?;
     let identity = certifier.as_ref().map(|c| c.identity().clone());
+    let tap_client = config
+        .tap_client_identity
+        .clone()
+        .or_else(|| certifier.as_ref().map(|c| c.controller_name()));
     // With an identity, the controller is reached over mTLS and hands out
     // only this workload's chain.
     let control_plane = match (&certifier, &config.controller_addr) {
@@ -194,6 +204,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     if let Some(discovery) = proxy.discovery() {
         registry.register_collector(Box::new(discovery::BalancerMetrics::new(discovery)));
+    }
+    match (tap, &identity, tap_client) {
+        (Some(listener), Some(identity), Some(allowed)) => {
+            tap::serve(proxy.taps().clone(), listener, identity, allowed).await?
+        }
+        _ => tracing::info!("no identity: tap is off (only the controller's identity may tap)"),
     }
     tokio::spawn(serve::accept(proxy.clone(), Direction::Inbound, inbound));
     tokio::spawn(serve::accept(proxy, Direction::Outbound, outbound));

@@ -32,6 +32,7 @@ use crate::http::{
 use crate::io::{MeteredIo, PrefixedIo};
 use crate::metrics::{Peer, TransportLabels, TransportMetrics};
 use crate::plugins::Plugins;
+use crate::tap::Taps;
 use crate::tls::{ClientHello, MeshTls, read_transport_header};
 use crate::{Direction, orig_dst};
 
@@ -65,6 +66,7 @@ pub struct Proxy {
     tls: Option<Arc<MeshTls>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    taps: Arc<Taps>,
 }
 
 impl Proxy {
@@ -112,7 +114,12 @@ impl Proxy {
             plugins,
             shutdown,
             tasks,
+            taps: Arc::default(),
         }
+    }
+
+    pub fn taps(&self) -> &Arc<Taps> {
+        &self.taps
     }
 
     pub fn upstream(&self, direction: Direction) -> &Upstream {

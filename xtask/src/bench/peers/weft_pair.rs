@@ -69,6 +69,8 @@ impl Controller {
                 text(self.state.join("identity/ca.crt")),
             ),
             ("WEFT_PROXY_IDENTITY_SVC_ADDR", self.identity.to_string()),
+            // Two sidecars on one host: each its own tap port.
+            ("WEFT_PROXY_TAP_LISTEN", "127.0.0.1:0".to_string()),
         ]
     }
 }
