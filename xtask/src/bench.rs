@@ -9,10 +9,10 @@
 //! table and its raw JSON in `docs/`.
 
 mod environment;
-mod fixed_rate;
+pub mod fixed_rate;
 mod h2load;
 mod handshakes;
-mod measure;
+pub mod measure;
 mod peers;
 mod report;
 mod setup;

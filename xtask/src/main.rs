@@ -7,6 +7,7 @@ mod demo;
 mod fuzz;
 mod harness;
 mod images;
+mod reliability;
 mod stop_signal;
 mod test;
 mod workspace;
@@ -36,6 +37,8 @@ enum Command {
     BenchPlugins(bench_plugins::BenchPluginsArgs),
     /// Measure Weft beside Envoy, nginx and HAProxy (installing them) and write docs/benchmarks.md.
     Bench(bench::BenchArgs),
+    /// Measure what the proxy survives (hostile clients, faults under load, a soak) and write docs/reliability.md.
+    Reliability(reliability::ReliabilityArgs),
     /// `cargo xtask bench`'s fixed-rate load generator, run pinned in a process of its own.
     #[command(hide = true)]
     BenchFixedRate(bench::FixedRateArgs),
@@ -49,6 +52,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Fuzz(args) => fuzz::run(&args).map(|()| ExitCode::SUCCESS),
         Command::BenchPlugins(args) => bench_plugins::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Reliability(args) => reliability::run(&args).map(|()| ExitCode::SUCCESS),
         Command::BenchFixedRate(args) => {
             bench::fixed_rate_generator(&args).map(|()| ExitCode::SUCCESS)
         }

@@ -11,7 +11,7 @@
 //! thread per connection: at a few thousand requests a second, a sleep per
 //! request is precise enough once the timer slack is lowered.
 
-mod connection;
+pub mod connection;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -62,6 +62,11 @@ pub fn describe(seconds: u64) -> String {
 
 /// Runs the generator pinned to the client CPU and reads its report.
 pub fn run(addr: SocketAddr, host: &str, seconds: u64) -> anyhow::Result<Load> {
+    run_at(addr, host, RATE, seconds)
+}
+
+/// The same at `rate` requests a second.
+pub fn run_at(addr: SocketAddr, host: &str, rate: u32, seconds: u64) -> anyhow::Result<Load> {
     // This very binary, even after a build in the shared target directory
     // has replaced the file it was started from.
     let exe = format!("/proc/{}/exe", std::process::id());
@@ -69,6 +74,7 @@ pub fn run(addr: SocketAddr, host: &str, seconds: u64) -> anyhow::Result<Load> {
     command
         .arg("bench-fixed-rate")
         .args(["--addr", &addr.to_string(), "--host", host])
+        .args(["--rate", &rate.to_string()])
         .args(["--seconds", &seconds.to_string()]);
     let limit = Duration::from_secs(seconds) + LOAD_GRACE;
     let output = output_within(&mut command, limit)?;
