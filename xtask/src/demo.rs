@@ -61,6 +61,8 @@ struct Sidecar {
     inbound: SocketAddr,
     outbound: SocketAddr,
     admin: SocketAddr,
+    /// Its tap server (the pod's `weft-tap` port in `controller/examples/mesh`).
+    tap: SocketAddr,
 }
 
 const APP_SIDECAR: Sidecar = Sidecar {
@@ -71,6 +73,7 @@ const APP_SIDECAR: Sidecar = Sidecar {
     inbound: loopback(4143),
     outbound: loopback(4140),
     admin: loopback(4191),
+    tap: loopback(4190),
 };
 const BACKEND_SIDECARS: [Sidecar; 3] = [
     Sidecar {
@@ -81,6 +84,7 @@ const BACKEND_SIDECARS: [Sidecar; 3] = [
         inbound: loopback(4243),
         outbound: loopback(4240),
         admin: loopback(4291),
+        tap: loopback(4290),
     },
     Sidecar {
         name: "backend-1-proxy",
@@ -90,6 +94,7 @@ const BACKEND_SIDECARS: [Sidecar; 3] = [
         inbound: loopback(4443),
         outbound: loopback(4440),
         admin: loopback(4491),
+        tap: loopback(4490),
     },
     Sidecar {
         name: "backend-2-proxy",
@@ -99,6 +104,7 @@ const BACKEND_SIDECARS: [Sidecar; 3] = [
         inbound: loopback(4543),
         outbound: loopback(4540),
         admin: loopback(4591),
+        tap: loopback(4590),
     },
 ];
 const LOAD_SIDECAR: Sidecar = Sidecar {
@@ -109,6 +115,7 @@ const LOAD_SIDECAR: Sidecar = Sidecar {
     inbound: loopback(4343),
     outbound: loopback(4340),
     admin: loopback(4391),
+    tap: loopback(4390),
 };
 const SIDECARS: [&Sidecar; 5] = [
     &APP_SIDECAR,
@@ -150,6 +157,7 @@ fn ports() -> Vec<(SocketAddr, String)> {
             (sidecar.inbound, "inbound listener"),
             (sidecar.outbound, "outbound listener"),
             (sidecar.admin, "admin server"),
+            (sidecar.tap, "tap server"),
         ] {
             ports.push((addr, format!("{}'s {listener}", sidecar.name)));
         }
@@ -275,6 +283,7 @@ fn start(services: &mut Services, bin: &Path) -> anyhow::Result<()> {
                 sidecar.outbound.to_string(),
             )
             .env("WEFT_PROXY_ADMIN_LISTEN_ADDR", sidecar.admin.to_string())
+            .env("WEFT_PROXY_TAP_LISTEN", sidecar.tap.to_string())
             // Its identity: the token the controller writes for its pod,
             // checked by the controller's identity service.
             .env("WEFT_PROXY_IDENTITY_LOCAL_NAME", sidecar.identity())
@@ -396,6 +405,14 @@ fn print_instructions() {
         (
             "target/debug/weft routes deploy/backend -n demo".to_string(),
             "per route: retries and latency",
+        ),
+        (
+            "target/debug/weft tap deploy/backend -n demo".to_string(),
+            "live requests to backend, as they happen",
+        ),
+        (
+            "target/debug/weft top deploy/backend -n demo".to_string(),
+            "the same, by path, refreshed every second",
         ),
         (
             format!("target/debug/weft endpoints {BACKEND_SERVICE}"),

@@ -28,6 +28,7 @@ use weft_controller::modules::Modules;
 use weft_controller::state::{State, follow_directory, read_state};
 use weft_controller::stats::http::StatsApi;
 use weft_controller::stats::{Embedded, MetricsSource, Prometheus};
+use weft_controller::tap::TapRelayApi;
 use weft_controller::webhook::{CertificateFiles, ServingCertificate, Webhook};
 use weft_identity::{Credentials, NameError, ServiceAccount, TrustDomain};
 
@@ -237,11 +238,11 @@ fn main() -> anyhow::Result<()> {
                     state
                 }
             };
-            let identity = start_identity(&args, state.clone()).await?;
+            let (identity, tap) = start_identity(&args, state.clone()).await?;
             start_webhook(&args, inject_settings, state.clone()).await?;
             start_stats(&args.stats, state.clone()).await?;
             tokio::select! {
-                served = serve(&args, state) => served,
+                served = serve(&args, state, tap) => served,
                 served = identity => served,
             }
         })
@@ -250,11 +251,15 @@ fn main() -> anyhow::Result<()> {
 /// Loads (or, for the local mesh, makes) the issuer, keeps the controller's
 /// own certificate fresh, and serves over TLS `Certify` and, to proxies
 /// that prove an identity, the plugin and destination APIs. With `--dir`,
-/// it also writes each pod's token.
+/// it also writes each pod's token. Also returns the tap relay, which taps
+/// proxies as the controller's identity.
 async fn start_identity(
     args: &Args,
     state: watch::Receiver<Arc<State>>,
-) -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>> + use<>> {
+) -> anyhow::Result<(
+    impl std::future::Future<Output = anyhow::Result<()>> + use<>,
+    TapRelayApi,
+)> {
     let id = &args.identity;
     let trust = id.trust_domain.clone();
     let lifetimes = Lifetimes {
@@ -291,7 +296,9 @@ async fn start_identity(
     let credentials = Credentials::default();
     let own = ServiceAccount::new(weft_controller::index::ROOT_NAMESPACE, CONTROLLER_ACCOUNT)?;
     tokio::spawn(keep_certified(issuer.clone(), own, credentials.clone()));
-    let tls = weft_identity::server_config(credentials, issuer.current().anchors(), &[b"h2"])?;
+    let tls =
+        weft_identity::server_config(credentials.clone(), issuer.current().anchors(), &[b"h2"])?;
+    let tap = TapRelayApi::new(state.clone(), credentials, issuer.clone(), trust.clone());
 
     let tokens = if args.kubernetes {
         TokenVerifier::Kubernetes(kube::Client::try_default().await?)
@@ -307,7 +314,7 @@ async fn start_identity(
         .with_context(|| format!("binding {}", id.identity_listen))?;
     tracing::info!(identity_addr = %listener.local_addr()?, "serving identity");
     let cluster_domain = args.cluster_domain.clone();
-    Ok(async move {
+    let serving = async move {
         tonic::transport::Server::builder()
             .add_service(IdentityService::new(issuer, tokens).into_service())
             // Proxies with an identity take their chain and ask about
@@ -325,7 +332,8 @@ async fn start_identity(
             .serve_with_incoming(accept_tls(listener, tls))
             .await
             .context("serving the identity service")
-    })
+    };
+    Ok((serving, tap))
 }
 
 /// `--inject-config`, or the chart's defaults without it; the message names
@@ -453,7 +461,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
-async fn serve(args: &Args, state: watch::Receiver<Arc<State>>) -> anyhow::Result<()> {
+async fn serve(
+    args: &Args,
+    state: watch::Receiver<Arc<State>>,
+    tap: TapRelayApi,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -473,6 +485,7 @@ async fn serve(args: &Args, state: watch::Receiver<Arc<State>>) -> anyhow::Resul
                 .into_service(),
         )
         .add_service(InspectApi::new(state).into_service())
+        .add_service(tap.into_service())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown())
         .await
         .context("serving the plugin and destination APIs")

@@ -85,6 +85,12 @@ enum Command {
     /// Checks that a cluster can run Weft (`--pre`), that the control plane
     /// is healthy, and that the proxies are (`--proxy`).
     Check(weft_controller::check::CheckArgs),
+    /// Live requests through the proxies of `deploy/NAME`, `pod/NAME` or
+    /// `ns/NAME`, one line per event, as they happen.
+    Tap(weft_controller::tap::cli::TapArgs),
+    /// The same requests, grouped by source, destination, method and path,
+    /// with counts, latencies and success rate, refreshed in place.
+    Top(weft_controller::tap::cli::TopArgs),
     /// Golden metrics per resource: meshed pods, success rate, requests per
     /// second, latency percentiles and TCP connections, from the
     /// controller's stats API or a Prometheus.
@@ -145,6 +151,8 @@ async fn main() -> anyhow::Result<ExitCode> {
                 ExitCode::from(2)
             })
         }
+        Command::Tap(args) => weft_controller::tap::cli::tap(controller, args).await,
+        Command::Top(args) => weft_controller::tap::cli::top(controller, args).await,
         Command::Endpoint { address } => {
             let request = GetEndpointRequest {
                 address: address.to_string(),

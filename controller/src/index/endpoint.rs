@@ -17,6 +17,9 @@ pub const INBOUND_PORT_NAME: &str = "weft-inbound";
 pub const ADMIN_PORT_NAME: &str = "weft-admin";
 /// The admin port the injector gives the sidecar, when a pod names none.
 pub const DEFAULT_ADMIN_PORT: u16 = 4191;
+/// The sidecar's tap port (`weft tap`), and the injector's.
+pub const TAP_PORT_NAME: &str = "weft-tap";
+pub const DEFAULT_TAP_PORT: u16 = 4190;
 
 /// Where a meshed pod's proxy receives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +30,8 @@ pub struct PodEndpoint {
     inbound_port: Option<u16>,
     /// The sidecar's `weft-admin` port, if it names one.
     admin_port: Option<u16>,
+    /// The sidecar's `weft-tap` port, if it names one.
+    tap_port: Option<u16>,
 }
 
 impl PodEndpoint {
@@ -73,6 +78,7 @@ impl PodEndpoint {
             addresses,
             inbound_port: named(INBOUND_PORT_NAME),
             admin_port: named(ADMIN_PORT_NAME),
+            tap_port: named(TAP_PORT_NAME),
         })
     }
 
@@ -83,6 +89,16 @@ impl PodEndpoint {
         Some(SocketAddr::new(
             ip,
             self.admin_port.unwrap_or(DEFAULT_ADMIN_PORT),
+        ))
+    }
+
+    /// Where the sidecar serves tap: the pod's first address at its
+    /// `weft-tap` port, else the injector's 4190.
+    pub fn tap_addr(&self) -> Option<SocketAddr> {
+        let ip = *self.addresses.first()?;
+        Some(SocketAddr::new(
+            ip,
+            self.tap_port.unwrap_or(DEFAULT_TAP_PORT),
         ))
     }
 }
@@ -162,6 +178,17 @@ impl Index {
             admin: entry.endpoint.as_ref().and_then(PodEndpoint::admin_addr),
             meshed: entry.endpoint.is_some(),
         })
+    }
+
+    /// Where `workload`'s proxy serves tap, if the pod is meshed and has an
+    /// address.
+    pub fn tap_addr(&self, workload: &WorkloadRef) -> Option<SocketAddr> {
+        self.pods.get(workload)?.endpoint.as_ref()?.tap_addr()
+    }
+
+    /// The workload that owns the pod (a Deployment for a ReplicaSet's pod).
+    pub fn owner(&self, workload: &WorkloadRef) -> Option<&super::Owner> {
+        self.pods.get(workload)?.owner.as_ref()
     }
 
     /// The meshed workload that receives at `addr`, and its service
