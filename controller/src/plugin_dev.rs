@@ -7,6 +7,7 @@
 //! the contract to the language's toolchain and checks that what comes out
 //! is a component of the `weft:plugin` world.
 
+mod bench;
 mod build;
 mod new;
 mod project;
@@ -36,6 +37,9 @@ enum PluginCommand {
     /// Runs the component on the proxy's plugin runtime against a test file
     /// of requests and expected outcomes.
     Test(test_run::TestArgs),
+    /// What the component costs the proxy: compile time, instance start,
+    /// memory per instance and the request hook's time.
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(args: &PluginArgs) -> anyhow::Result<ExitCode> {
@@ -43,7 +47,17 @@ pub fn run(args: &PluginArgs) -> anyhow::Result<ExitCode> {
         PluginCommand::New(args) => new::run(args),
         PluginCommand::Build(args) => build::run(args),
         PluginCommand::Test(args) => test_run::run(args),
+        PluginCommand::Bench(args) => bench::run(args),
     }
+}
+
+/// Where compiled components are kept between runs: the proxy's own
+/// `WEFT_PROXY_PLUGIN_CACHE_DIR` when set, so that a local proxy starts
+/// with what `weft plugin` compiled, else `default`.
+fn compiled_cache(default: PathBuf) -> PathBuf {
+    std::env::var_os("WEFT_PROXY_PLUGIN_CACHE_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or(default, PathBuf::from)
 }
 
 /// The project directory: `--dir`, or the current one.

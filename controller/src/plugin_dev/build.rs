@@ -143,15 +143,15 @@ fn build_rust(project: &Project, out: &Path) -> anyhow::Result<()> {
 /// project's test file: a module that is not a component, or not of the
 /// `weft:plugin` world, is an error that says what is wrong.
 fn check(project: &Project) -> anyhow::Result<()> {
-    let config = std::fs::read_to_string(project.dir.join(DEFAULT_TEST_FILE))
+    let tests = std::fs::read_to_string(project.dir.join(DEFAULT_TEST_FILE))
         .ok()
-        .and_then(|text| serde_norway::from_str::<TestFile>(&text).ok())
-        .map(|tests| tests.config)
-        .unwrap_or_default();
+        .and_then(|text| serde_norway::from_str::<TestFile>(&text).ok());
+    let (limits, config) = tests.map_or_else(Default::default, |t| (t.limits(), t.config));
     let mut runner = super::test_run::Runner::new(
         project.manifest.name.clone(),
         project.module(),
-        project.build_dir().join("compiled"),
+        super::compiled_cache(project.build_dir().join("compiled")),
+        limits,
     )?;
     match runner.load(&config) {
         Ok(()) => Ok(()),

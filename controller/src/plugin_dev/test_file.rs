@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use weft_plugins::{DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_TIMEOUT_MS};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -21,7 +22,42 @@ pub struct TestFile {
     /// as is, anything else as JSON.
     #[serde(default)]
     pub config: serde_json::Value,
+    /// The limits the plugin runs under, as in the proxy's plugin file;
+    /// the proxy's defaults when not given.
+    pub timeout_ms: Option<u64>,
+    pub memory_limit_bytes: Option<usize>,
     pub cases: Vec<Case>,
+}
+
+impl TestFile {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            timeout_ms: self.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+            memory_limit_bytes: self
+                .memory_limit_bytes
+                .unwrap_or(DEFAULT_MEMORY_LIMIT_BYTES),
+        }
+    }
+}
+
+/// What a plugin may spend, as the proxy enforces it.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Limits {
+    /// The most time one hook call may take.
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT_MS)]
+    pub timeout_ms: u64,
+    /// The most linear memory an instance may grow to.
+    #[arg(long, default_value_t = DEFAULT_MEMORY_LIMIT_BYTES)]
+    pub memory_limit_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            memory_limit_bytes: DEFAULT_MEMORY_LIMIT_BYTES,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

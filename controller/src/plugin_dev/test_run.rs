@@ -11,13 +11,12 @@ use std::sync::Arc;
 use anyhow::{Context, bail, ensure};
 use clap::Args;
 use weft_plugins::{
-    ChainSpec, Completion, DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_METRIC_SERIES_LIMIT,
-    DEFAULT_TIMEOUT_MS, Direction, FailurePolicy, LoadError, PluginChain, PluginMetrics,
-    PluginSpec, RequestOutcome, RequestView, ResponseOutcome, Runtime,
+    ChainSpec, Completion, DEFAULT_METRIC_SERIES_LIMIT, Direction, FailurePolicy, LoadError,
+    PluginChain, PluginMetrics, PluginSpec, RequestOutcome, RequestView, ResponseOutcome, Runtime,
 };
 
 use super::project::{DEFAULT_TEST_FILE, Project};
-use super::test_file::{Case, Expect, TestDirection, TestFile};
+use super::test_file::{Case, Expect, Limits, TestDirection, TestFile, TestRequest};
 
 #[derive(Args)]
 pub struct TestArgs {
@@ -68,11 +67,13 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
         serde_norway::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
     ensure!(!tests.cases.is_empty(), "{} has no cases", file.display());
 
-    let cache = module
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("weft-build/compiled");
-    let mut runner = Runner::new(name, module, cache)?;
+    let cache = super::compiled_cache(
+        module
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("weft-build/compiled"),
+    );
+    let mut runner = Runner::new(name, module, cache, tests.limits())?;
     let mut failed = 0;
     for case in &tests.cases {
         let config = case.config.as_ref().unwrap_or(&tests.config);
@@ -100,7 +101,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `target/hello-header.wasm` → `hello-header`.
-fn plugin_name(module: &Path) -> String {
+pub fn plugin_name(module: &Path) -> String {
     module
         .file_stem()
         .map_or("plugin".into(), |stem| stem.to_string_lossy().into_owned())
@@ -124,19 +125,26 @@ pub struct Outcome {
 pub struct Runner {
     name: String,
     module: PathBuf,
+    limits: Limits,
     runtime: Runtime,
     metrics: Arc<PluginMetrics>,
     chains: HashMap<String, PluginChain>,
 }
 
 impl Runner {
-    pub fn new(name: String, module: PathBuf, cache: PathBuf) -> anyhow::Result<Self> {
+    pub fn new(
+        name: String,
+        module: PathBuf,
+        cache: PathBuf,
+        limits: Limits,
+    ) -> anyhow::Result<Self> {
         // Compiling a Python or JavaScript component takes seconds: keep it.
         let runtime = Runtime::new()?.with_disk_cache(cache);
         let metrics = runtime.metrics();
         Ok(Self {
             name,
             module,
+            limits,
             runtime,
             metrics,
             chains: HashMap::new(),
@@ -148,19 +156,7 @@ impl Runner {
     pub fn load(&mut self, config: &serde_json::Value) -> Result<(), LoadError> {
         let key = config.to_string();
         if !self.chains.contains_key(&key) {
-            let spec = ChainSpec {
-                plugins: vec![PluginSpec {
-                    name: self.name.clone(),
-                    module: self.module.clone(),
-                    sha256: None,
-                    config: config.clone(),
-                    failure_policy: FailurePolicy::FailClosed,
-                    timeout_ms: DEFAULT_TIMEOUT_MS,
-                    memory_limit_bytes: DEFAULT_MEMORY_LIMIT_BYTES,
-                    metric_series_limit: DEFAULT_METRIC_SERIES_LIMIT,
-                    directions: Vec::new(),
-                }],
-            };
+            let spec = chain_spec(&self.name, &self.module, config, self.limits);
             let chain = self.runtime.load(&spec, Path::new("."))?;
             self.chains.insert(key, chain);
         }
@@ -182,7 +178,7 @@ impl Runner {
             Err(error) => return Err(error.into()),
         }
         let chain = &self.chains[&config.to_string()];
-        let view = request_view(case)?;
+        let view = request_view(&case.name, &case.request)?;
         let mut outcome = Outcome::default();
         let (view, request_outcome) = chain.on_request(view);
         outcome.request_headers = view.parts.headers.clone();
@@ -251,8 +247,30 @@ impl prometheus_client::collector::Collector for SharedMetrics {
     }
 }
 
-fn request_view(case: &Case) -> anyhow::Result<RequestView> {
-    let req = &case.request;
+/// A chain of the one plugin, as the proxy loads it with default limits
+/// and fail-closed.
+pub fn chain_spec(
+    name: &str,
+    module: &Path,
+    config: &serde_json::Value,
+    limits: Limits,
+) -> ChainSpec {
+    ChainSpec {
+        plugins: vec![PluginSpec {
+            name: name.to_string(),
+            module: module.to_path_buf(),
+            sha256: None,
+            config: config.clone(),
+            failure_policy: FailurePolicy::FailClosed,
+            timeout_ms: limits.timeout_ms,
+            memory_limit_bytes: limits.memory_limit_bytes,
+            metric_series_limit: DEFAULT_METRIC_SERIES_LIMIT,
+            directions: Vec::new(),
+        }],
+    }
+}
+
+pub fn request_view(case: &str, req: &TestRequest) -> anyhow::Result<RequestView> {
     let mut builder = http::Request::builder()
         .method(req.method.as_str())
         .uri(req.path.as_str());
@@ -261,7 +279,7 @@ fn request_view(case: &Case) -> anyhow::Result<RequestView> {
     }
     let parts = builder
         .body(())
-        .with_context(|| format!("case `{}`: request", case.name))?
+        .with_context(|| format!("case `{case}`: request"))?
         .into_parts()
         .0;
     Ok(RequestView {
@@ -273,7 +291,7 @@ fn request_view(case: &Case) -> anyhow::Result<RequestView> {
         client_addr: req
             .client_addr
             .parse()
-            .with_context(|| format!("case `{}`: clientAddr", case.name))?,
+            .with_context(|| format!("case `{case}`: clientAddr"))?,
         local_port: req.local_port,
         tls: req.peer_identity.is_some(),
         peer_identity: req.peer_identity.clone(),
