@@ -1,8 +1,11 @@
 //! `cargo xtask bench-plugins`: what the plugin runtime costs. First the
 //! in-process hook bench (`host/plugins/benches/hooks.rs`), then real
 //! requests through release builds of weft-proxy in front of a demo app,
-//! once per plugin chain, reported as one Markdown table. Pinning, process
-//! handling and accounting are the harness's (`harness.rs`).
+//! once per plugin chain, reported as one Markdown table; then the guide's
+//! header filter in Rust, Python and JavaScript (`languages.rs`). Pinning,
+//! process handling and accounting are the harness's (`harness.rs`).
+
+mod languages;
 
 use std::path::Path;
 
@@ -90,7 +93,7 @@ pub fn run(args: &BenchPluginsArgs) -> anyhow::Result<()> {
         rows.push(bench.run(seconds, clock_ticks)?);
     }
     print_table(&rows, seconds);
-    Ok(())
+    languages::run(&components, &scratch.dir.join("languages"))
 }
 
 /// Builds the hook bench unpinned, then runs it on the proxy's CPU so the

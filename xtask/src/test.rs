@@ -7,7 +7,7 @@
 //! installing them here keeps CI and a new contributor's first run one
 //! command.
 
-mod plugin_toolchains;
+pub(crate) mod plugin_toolchains;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
