@@ -110,6 +110,52 @@ impl RunningController {
             )
     }
 
+    /// The trust anchors, parsed.
+    pub fn anchors(&self) -> weft_identity::TrustAnchors {
+        let pem = std::fs::read(self.trust_anchors()).unwrap();
+        weft_identity::TrustAnchors::from_pem(&pem).unwrap()
+    }
+
+    /// Credentials for `workload` as `account`, from the identity service,
+    /// as a proxy gets them.
+    pub async fn credentials(&self, workload: &str, account: &str) -> weft_identity::Credentials {
+        use weft_api::identity::CertifyRequest;
+        use weft_api::identity::identity_client::IdentityClient;
+        let anchors = self.anchors();
+        let token_path = self.token(workload);
+        crate::eventually("the controller writes the pod's token", || async {
+            token_path
+                .exists()
+                .then_some(())
+                .ok_or_else(|| token_path.display().to_string())
+        })
+        .await;
+        let namespace = workload.split_once('/').expect("namespace/pod").0;
+        let name = identity_name(namespace, account);
+        let request = weft_identity::CertificateRequest::generate(&name).unwrap();
+        let tls = weft_identity::client_config(None, &anchors, &[b"h2"]).unwrap();
+        let controller = identity_name("weft-system", "weft-controller");
+        let channel = weft_api::tls::channel(
+            self.identity_addr.to_string(),
+            controller.try_into().unwrap(),
+            tls,
+        )
+        .await
+        .unwrap();
+        let signed = IdentityClient::new(channel)
+            .certify(CertifyRequest {
+                identity: name,
+                token: std::fs::read(&token_path).unwrap(),
+                certificate_signing_request: request.csr_der().to_vec(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let credentials = weft_identity::Credentials::default();
+        credentials.set(request.certified(&signed.into(), &anchors).unwrap());
+        credentials
+    }
+
     /// The token the controller wrote for `namespace/pod`.
     pub fn token(&self, workload: &str) -> PathBuf {
         let (namespace, pod) = workload.split_once('/').expect("namespace/pod");

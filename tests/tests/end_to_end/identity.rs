@@ -463,7 +463,7 @@ async fn over_mtls_a_proxy_may_take_only_its_own_workload_s_chain() {
     assert_eq!(refused.code(), Code::Unimplemented, "{refused:?}");
 
     let anchors = anchors(&controller);
-    let as_app = credentials_for(&controller, "demo/app", "app").await;
+    let as_app = controller.credentials("demo/app", "app").await;
     let mut client = PluginsClient::new(mtls_channel(&controller, Some(as_app), &anchors).await);
     let mut chains = client.watch_chain(watch("app")).await.unwrap().into_inner();
     let chain = chains.message().await.unwrap().expect("app's chain");
@@ -475,40 +475,6 @@ async fn over_mtls_a_proxy_may_take_only_its_own_workload_s_chain() {
     let mut anonymous = PluginsClient::new(mtls_channel(&controller, None, &anchors).await);
     let refused = anonymous.watch_chain(watch("app")).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
-}
-
-/// Credentials for `workload` as `account`, from the controller's identity
-/// service, as a proxy gets them.
-async fn credentials_for(
-    controller: &RunningController,
-    workload: &str,
-    account: &str,
-) -> weft_identity::Credentials {
-    let anchors = anchors(controller);
-    let token_path = controller.token(workload);
-    eventually("the controller writes the pod's token", || async {
-        token_path
-            .exists()
-            .then_some(())
-            .ok_or_else(|| token_path.display().to_string())
-    })
-    .await;
-    let namespace = workload.split_once('/').unwrap().0;
-    let name = identity_name(namespace, account);
-    let request = CertificateRequest::generate(&name).unwrap();
-    let mut client = IdentityClient::new(channel(controller, &anchors).await.unwrap());
-    let signed = client
-        .certify(CertifyRequest {
-            identity: name,
-            token: std::fs::read(&token_path).unwrap(),
-            certificate_signing_request: request.csr_der().to_vec(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let credentials = weft_identity::Credentials::default();
-    credentials.set(request.certified(&signed.into(), &anchors).unwrap());
-    credentials
 }
 
 /// A channel to the controller's TLS port, presenting `credentials`.

@@ -17,5 +17,6 @@ mod plugins_in_proxy;
 mod shipped_plugins;
 mod shutdown;
 mod streaming;
+mod tap;
 mod tcp;
 mod transparent;
