@@ -16,6 +16,7 @@ mod plugin_runtime;
 mod plugins_in_proxy;
 mod shipped_plugins;
 mod shutdown;
+mod soak;
 mod streaming;
 mod tap;
 mod tcp;
