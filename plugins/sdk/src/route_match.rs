@@ -42,7 +42,11 @@ mod request;
 #[cfg(test)]
 mod tests;
 
-use regex_lite::{Regex, RegexBuilder};
+use std::cell::RefCell;
+
+use regex_automata::Input;
+use regex_automata::nfa::thompson::{self, pikevm};
+use regex_automata::util::syntax;
 use serde::Deserialize;
 
 use crate::path::PathPrefix;
@@ -222,32 +226,64 @@ fn check_method(method: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A regex matched against the whole path, query left out.
+/// A regex matched against the whole path, query left out, by a PikeVM
+/// (linear in the path's length, whatever the pattern).
 ///
-/// Paths are ASCII as sent (anything else is percent-encoded), so
-/// `regex-lite`'s ASCII-only classes (`\d`, `\w`) mean what they mean in
-/// Linkerd's full `regex`, and a component carries no Unicode tables.
-#[derive(Clone, Debug)]
-struct PathRegex(Regex);
+/// Paths are ASCII as sent (anything else is percent-encoded), so the regex
+/// is compiled without Unicode, over bytes: `\d`, `\w` and `.` are ASCII
+/// classes there as they are in effect for Linkerd, and a component carries
+/// no Unicode tables.
+struct PathRegex {
+    pattern: String,
+    vm: pikevm::PikeVM,
+    /// The VM's scratch space: an instance serves one request at a time.
+    cache: RefCell<pikevm::Cache>,
+}
 
 impl PathRegex {
     fn compile(pattern: &str) -> Result<Self, String> {
-        RegexBuilder::new(&format!("^(?:{pattern})$"))
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .map(PathRegex)
-            .map_err(|err| format!("`{pattern}` is not a regex this plugin can use: {err}"))
+        let vm = pikevm::PikeVM::builder()
+            .syntax(syntax::Config::new().unicode(false).utf8(false))
+            .thompson(
+                thompson::Config::new()
+                    .utf8(false)
+                    .nfa_size_limit(Some(REGEX_SIZE_LIMIT)),
+            )
+            .build(&format!("^(?:{pattern})$"))
+            .map_err(|err| format!("`{pattern}` is not a regex this plugin can use: {err}"))?;
+        Ok(PathRegex {
+            pattern: pattern.to_string(),
+            cache: RefCell::new(vm.create_cache()),
+            vm,
+        })
     }
 
     fn matches(&self, path: &str) -> bool {
         let path = path.split_once(['?', '#']).map_or(path, |(path, _)| path);
-        self.0.is_match(path)
+        self.vm
+            .is_match(&mut self.cache.borrow_mut(), Input::new(path.as_bytes()))
+    }
+}
+
+impl Clone for PathRegex {
+    fn clone(&self) -> Self {
+        PathRegex {
+            pattern: self.pattern.clone(),
+            cache: RefCell::new(self.vm.create_cache()),
+            vm: self.vm.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for PathRegex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PathRegex").field(&self.pattern).finish()
     }
 }
 
 impl PartialEq for PathRegex {
     fn eq(&self, other: &Self) -> bool {
-        self.0.as_str() == other.0.as_str()
+        self.pattern == other.pattern
     }
 }
 
