@@ -12,6 +12,7 @@ mod http1;
 mod http2;
 mod identity;
 mod module_sources;
+mod plugin_languages;
 mod plugin_runtime;
 mod plugins_in_proxy;
 mod shipped_plugins;
