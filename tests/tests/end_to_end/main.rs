@@ -18,6 +18,7 @@ mod plugins_in_proxy;
 mod shipped_plugins;
 mod shutdown;
 mod soak;
+mod stat;
 mod streaming;
 mod tap;
 mod tcp;
