@@ -51,21 +51,41 @@ fn named(names: &[(&str, ConfigSource)]) -> Vec<(String, ConfigSource)> {
 #[test]
 fn every_workload_gets_its_documented_chain() {
     use ConfigSource::*;
+    // traffic.yaml's TrafficSplit gives every client `split`, and its
+    // ServiceProfile gives `metrics` backend's routes.
     assert_eq!(
         chain("app"),
         named(&[
             ("authz", WasmPlugin),
+            ("split", Compiled),
             ("retry", WasmPlugin),
-            ("metrics", WasmPlugin)
+            ("metrics", Compiled)
         ])
     );
     assert_eq!(
         chain("backend"),
-        named(&[("retry", WasmPlugin), ("metrics", WasmPlugin)])
+        named(&[
+            ("split", Compiled),
+            ("retry", WasmPlugin),
+            ("metrics", Compiled)
+        ])
     );
     assert_eq!(
         chain("load"),
-        named(&[("split", PodAnnotation), ("metrics", WasmPlugin)])
+        named(&[("split", Compiled), ("metrics", Compiled)])
+    );
+    assert_eq!(index().traffic_problems(), []);
+    let load = index()
+        .plugin_set(&WorkloadRef::new("demo", "load"))
+        .unwrap();
+    let split = &load.plugins[0].config["routes"][0];
+    assert_eq!(split["authority"], "backend.demo.svc.cluster.local:8081");
+    assert_eq!(
+        split["backends"],
+        json!([
+            {"name": "backend", "namespace": "demo", "port": 8081, "weight": 900},
+            {"name": "app", "namespace": "demo", "port": 8080, "weight": 100},
+        ])
     );
     let backend = index()
         .plugin_set(&WorkloadRef::new("demo", "backend"))
