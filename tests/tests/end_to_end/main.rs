@@ -11,6 +11,7 @@ mod hostile_input;
 mod http1;
 mod http2;
 mod identity;
+mod linkerd_resources;
 mod module_sources;
 mod plugin_languages;
 mod plugin_runtime;
