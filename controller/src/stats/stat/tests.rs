@@ -175,3 +175,37 @@ async fn an_edge_is_secured_when_the_server_saw_the_client_s_identity() {
     assert_eq!((to_app.dst.as_str(), to_app.secured), ("app", false));
     assert_eq!(to_app.client_id, "");
 }
+
+#[tokio::test]
+async fn routes_show_how_a_split_shared_its_requests_for_the_pod_and_for_the_service() {
+    use super::super::{RoutesQuery, routes};
+    let query = |target: &str| RoutesQuery {
+        target: target.parse().unwrap(),
+        namespace: "demo".into(),
+        window: Duration::from_secs(60),
+    };
+    for target in ["pod/load", "svc/backend"] {
+        let rows = routes(&source(), &query(target)).await.unwrap();
+        assert_eq!(rows.len(), 1, "{target}: {rows:?}");
+        let split = &rows[0];
+        assert_eq!(
+            (split.route.as_str(), split.direction.as_str()),
+            ("backend", "outbound")
+        );
+        let shares: Vec<(&str, f64)> = split
+            .backends
+            .iter()
+            .map(|(b, r)| (b.as_str(), *r))
+            .collect();
+        assert_eq!(
+            shares,
+            [
+                ("app.demo.svc.cluster.local:8080", 0.5),
+                ("backend.demo.svc.cluster.local:8081", 2.5)
+            ],
+            "{target}"
+        );
+    }
+    let rows = routes(&source(), &query("svc/web")).await.unwrap();
+    assert!(rows.is_empty(), "no split sends to web: {rows:?}");
+}
