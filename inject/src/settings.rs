@@ -17,10 +17,13 @@ pub const INIT_CONTAINER: &str = "weft-init";
 pub const OUTBOUND_PORT: u16 = 4140;
 pub const INBOUND_PORT: u16 = 4143;
 pub const ADMIN_PORT: u16 = 4191;
+/// The tap server (`weft tap`), for the controller's identity only.
+pub const TAP_PORT: u16 = 4190;
 /// The container port names; the controller finds a pod's inbound port by
 /// `weft-inbound`.
 pub const INBOUND_PORT_NAME: &str = "weft-inbound";
 pub const ADMIN_PORT_NAME: &str = "weft-admin";
+pub const TAP_PORT_NAME: &str = "weft-tap";
 /// The proxy's user: `weft-proxy init` exempts its connections from the
 /// outbound redirect by this UID.
 pub const PROXY_UID: i64 = 2102;

@@ -76,7 +76,8 @@ impl Sidecar {
 
 /// `weft-proxy init`, as root with only the capabilities iptables needs.
 fn init_container(config: &PodConfig, settings: &Settings) -> Container {
-    let mut ignore_inbound = ADMIN_PORT.to_string();
+    // The proxy's own servers, which the app does not serve.
+    let mut ignore_inbound = format!("{TAP_PORT},{ADMIN_PORT}");
     if !config.skip_inbound_ports.is_empty() {
         ignore_inbound = format!("{ignore_inbound},{}", config.skip_inbound_ports);
     }
@@ -146,6 +147,7 @@ fn proxy_container(config: &PodConfig, settings: &Settings) -> Container {
             "WEFT_PROXY_ADMIN_LISTEN_ADDR",
             format!("0.0.0.0:{ADMIN_PORT}"),
         ),
+        value("WEFT_PROXY_TAP_LISTEN", format!("0.0.0.0:{TAP_PORT}")),
         value("WEFT_PROXY_CONTROLLER_ADDR", settings.controller_addr()),
         value("WEFT_PROXY_WORKLOAD", "$(POD_NAMESPACE)/$(POD_NAME)".into()),
         value(
@@ -208,6 +210,7 @@ fn proxy_container(config: &PodConfig, settings: &Settings) -> Container {
         ports: Some(vec![
             port(INBOUND_PORT_NAME, INBOUND_PORT),
             port(ADMIN_PORT_NAME, ADMIN_PORT),
+            port(TAP_PORT_NAME, TAP_PORT),
         ]),
         liveness_probe: Some(probe("/live", 10)),
         readiness_probe: Some(probe("/ready", 2)),

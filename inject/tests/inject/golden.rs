@@ -127,7 +127,7 @@ fn annotations_on_the_template_configure_the_proxy() {
         .map(|a| a.as_str().unwrap())
         .collect();
     let after = |flag: &str| args[args.iter().position(|a| *a == flag).unwrap() + 1];
-    assert_eq!(after("--inbound-ports-to-ignore"), "4191,9090");
+    assert_eq!(after("--inbound-ports-to-ignore"), "4190,4191,9090");
     assert_eq!(after("--outbound-ports-to-ignore"), "4222,6000-6010");
     assert_eq!(
         pod["metadata"]["labels"]["weft.io/proxy-deployment"],

@@ -230,6 +230,8 @@ impl Mesh {
             .env("WEFT_PROXY_INBOUND_LISTEN_ADDR", self.inbound.to_string())
             .env("WEFT_PROXY_OUTBOUND_LISTEN_ADDR", self.outbound.to_string())
             .env("WEFT_PROXY_ADMIN_LISTEN_ADDR", self.admin.to_string())
+            // Not the default 4190, which a running demo may hold.
+            .env("WEFT_PROXY_TAP_LISTEN", "127.0.0.1:0")
             .env("WEFT_PROXY_INBOUND_APP_ADDR", self.app.to_string())
             .env(
                 "WEFT_PROXY_PLUGIN_CACHE_DIR",
