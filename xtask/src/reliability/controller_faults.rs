@@ -14,7 +14,7 @@ use anyhow::{Context, ensure};
 use super::Setup;
 use super::load::{Background, describe, pause};
 use super::report::Row;
-use crate::harness::processes::{Processes, output_within, pinned};
+use crate::harness::processes::{Processes, pinned};
 use crate::harness::weft::start_app;
 use crate::harness::{CLIENT_CPU, PROXY_CPU, free_ports, http_status, loopback, tail};
 use crate::workspace;
@@ -139,11 +139,15 @@ fn status_text(status: Option<u16>) -> String {
     status.map_or("no answer".to_string(), |s| s.to_string())
 }
 
+/// `weft plugins`' table; it exits non-zero when a plugin is rejected.
 fn weft_plugins(setup: &Setup, api: SocketAddr) -> anyhow::Result<String> {
-    let mut weft = Command::new(setup.bin.join("weft"));
-    weft.arg("plugins")
-        .env("WEFT_CONTROLLER", format!("http://{api}"));
-    output_within(&mut weft, Duration::from_secs(20))
+    let output = Command::new(setup.bin.join("weft"))
+        .arg("plugins")
+        .env("WEFT_CONTROLLER", format!("http://{api}"))
+        .stdin(Stdio::null())
+        .output()
+        .context("running weft plugins")?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// The demo's resources, with module urls made absolute, and where the
