@@ -49,8 +49,10 @@ pub async fn detect<I: AsyncRead + Unpin>(
         let n = match read {
             Ok(n) => n?,
             // A timed-out partial HTTP/1 head goes on to hyper, which will
-            // answer it; anything else is forwarded as bytes.
-            Err(_elapsed) if is_http1_request_line(&buf) => {
+            // answer it or time it out; so does a request line still being
+            // trickled (slowloris), lest it be relayed to the app as bytes
+            // with no limit. Anything else is forwarded as bytes.
+            Err(_elapsed) if is_http1_request_line(&buf) || starts_with_http_method(&buf) => {
                 return Ok(Detected::Http1(buf.freeze()));
             }
             Err(_elapsed) => return Ok(Detected::Opaque(buf.freeze())),
@@ -101,6 +103,22 @@ fn is_http1_request_line(buf: &[u8]) -> bool {
     method_end > 0
         && line[..method_end].iter().all(|&b| is_tchar(b))
         && (line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0"))
+}
+
+/// A standard method and a space: the start of an HTTP/1 request line.
+fn starts_with_http_method(buf: &[u8]) -> bool {
+    const METHODS: [&[u8]; 9] = [
+        b"GET ",
+        b"HEAD ",
+        b"POST ",
+        b"PUT ",
+        b"DELETE ",
+        b"CONNECT ",
+        b"OPTIONS ",
+        b"TRACE ",
+        b"PATCH ",
+    ];
+    METHODS.iter().any(|method| buf.starts_with(method))
 }
 
 fn looks_like_method_prefix(buf: &[u8]) -> bool {

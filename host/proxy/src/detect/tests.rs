@@ -1,4 +1,5 @@
 use super::*;
+use tokio::io::AsyncWriteExt;
 
 const MAX: usize = 64 * 1024;
 
@@ -47,6 +48,23 @@ async fn a_silent_client_times_out_as_opaque() {
         .await
         .unwrap();
     assert!(matches!(detected, Detected::Opaque(b) if b.is_empty()));
+}
+
+#[tokio::test]
+async fn a_request_line_trickled_past_the_timeout_is_still_http1() {
+    let (mut client, mut server) = tokio::io::duplex(64);
+    server.write_all(b"GET / HT").await.unwrap();
+    let detected = detect(&mut client, Duration::from_millis(20), MAX)
+        .await
+        .unwrap();
+    assert!(matches!(detected, Detected::Http1(b) if &b[..] == b"GET / HT"));
+
+    let (mut client, mut server) = tokio::io::duplex(64);
+    server.write_all(b"GETS").await.unwrap();
+    let detected = detect(&mut client, Duration::from_millis(20), MAX)
+        .await
+        .unwrap();
+    assert!(matches!(detected, Detected::Opaque(b) if &b[..] == b"GETS"));
 }
 
 #[tokio::test]
