@@ -170,6 +170,46 @@ async fn the_retry_budget_holds_across_concurrent_requests() {
 }
 
 #[tokio::test]
+async fn an_authority_with_a_budget_of_its_own_spends_only_that() {
+    let app = Demo::http("app").spawn().await;
+    // Books may retry twice in the window; everything else, 100 times.
+    let retry = json!({
+        "routes": [{"name": "all", "retryOn": ["5xx"], "limit": 1}],
+        "budgets": [{"authority": "books.ns.svc.cluster.local", "retryRatio": 0.0,
+                     "minRetriesPerSecond": 0.2, "ttlSeconds": 10}],
+    });
+    let chain = ChainFile::new(json!([entry("retry", "retry", retry)]));
+    let proxy = chain.proxy().inbound_app(app.addr).spawn().await;
+    let mut conn = Connection::open(proxy.inbound).await;
+    let mut books = 0;
+    for key in 0..6 {
+        // The budget's host alone takes every port, in any case.
+        books += usize::from(recovered(&mut conn, "books.ns.svc.cluster.local:8080", key).await);
+        books += usize::from(recovered(&mut conn, "BOOKS.ns.svc.cluster.local", key).await);
+    }
+    let mut others = 0;
+    for key in 0..6 {
+        others += usize::from(recovered(&mut conn, "authors.ns.svc.cluster.local:8080", key).await);
+    }
+    assert_eq!((books, others), (2, 6), "retries recovered per authority");
+    let metrics = proxy.metrics().await;
+    let refused = [("route", "all"), ("reason", "budget")];
+    assert_eq!(
+        metrics.sum("retry_skipped_total", &refused),
+        10.0,
+        "{}",
+        metrics.text
+    );
+}
+
+/// Whether a retry recovered a request for a key of the demo's that fails
+/// once: a retry answers 200, no retry leaves the 503.
+async fn recovered(conn: &mut Connection, authority: &str, key: usize) -> bool {
+    let path = format!("/flaky/1/{authority}-{key}");
+    conn.get(authority, &path).await.status == 200
+}
+
+#[tokio::test]
 async fn authz_answers_http_with_403_and_counts_its_decisions() {
     let app = Demo::http("app").spawn().await;
     let authz = json!({
@@ -333,6 +373,86 @@ async fn split_weights_traffic_and_sends_canaries_by_header() {
             &[("route", "canary"), ("backend", &v2_addr)]
         ),
         20.0,
+        "{}",
+        metrics.text
+    );
+}
+
+#[tokio::test]
+async fn metrics_routes_count_per_route_and_their_classes_decide_failures() {
+    let app = Demo::http("app").spawn().await;
+    let metrics = json!({"routes": [{
+        "name": "GET /status/{code}",
+        "match": {"methods": ["GET"], "pathRegex": "/status/\\d+"},
+        "responseClasses": [
+            {"condition": {"status": {"min": 404, "max": 404}}, "isFailure": true}
+        ],
+    }]});
+    let chain = ChainFile::new(json!([entry("metrics", "metrics", metrics)]));
+    let proxy = chain.proxy().inbound_app(app.addr).spawn().await;
+    let mut conn = Connection::open(proxy.inbound).await;
+    for (path, status) in [
+        ("/status/404", 404),
+        ("/status/404", 404),
+        ("/status/200", 200),
+        ("/nope", 404),
+    ] {
+        assert_eq!(conn.get("app", path).await.status, status, "{path}");
+    }
+    let post = conn
+        .send(request("POST", "app", "/status/404", Vec::new()))
+        .await;
+    assert_eq!(post.status, 404);
+
+    let metrics = proxy.metrics().await;
+    let route = [
+        ("direction", "inbound"),
+        ("dst", "app"),
+        ("rt_route", "GET /status/{code}"),
+    ];
+    let route_with = |extra: &[(&'static str, &'static str)]| {
+        let mut labels = route.to_vec();
+        labels.extend_from_slice(extra);
+        labels
+    };
+    assert_eq!(
+        metrics.sum("route_request_total", &route),
+        3.0,
+        "{}",
+        metrics.text
+    );
+    let not_found = route_with(&[("status_code", "404"), ("classification", "failure")]);
+    assert_eq!(
+        metrics.sum("route_response_total", &not_found),
+        2.0,
+        "the route's class makes 404 a failure: {}",
+        metrics.text
+    );
+    let ok = route_with(&[("status_code", "200"), ("classification", "success")]);
+    assert_eq!(
+        metrics.sum("route_response_total", &ok),
+        1.0,
+        "{}",
+        metrics.text
+    );
+    assert_eq!(
+        metrics.sum("route_response_latency_ms_count", &not_found),
+        2.0,
+        "{}",
+        metrics.text
+    );
+    // The golden families count every request, classified as the route
+    // says for those that took it, by 5xx for the rest.
+    assert_eq!(metrics.sum("request_total", &[("authority", "app")]), 5.0);
+    let golden = |classification| {
+        metrics.sum(
+            "response_total",
+            &[("status_code", "404"), ("classification", classification)],
+        )
+    };
+    assert_eq!(
+        (golden("failure"), golden("success")),
+        (2.0, 2.0),
         "{}",
         metrics.text
     );
