@@ -416,3 +416,6 @@ fn plugin_lines(text: &str) -> String {
             .join("\n")
     }
 }
+
+#[cfg(test)]
+mod tests;
