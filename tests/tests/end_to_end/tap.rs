@@ -175,10 +175,13 @@ async fn weft_tap_shows_a_request_through_the_sidecar_with_its_status_and_client
         identity_name("demo", "client"),
         "{out}"
     );
+    // Between proxies HTTP/1 travels as HTTP/2: the Host is the authority.
+    let web = mesh.web_inbound.to_string();
+    assert_eq!(req["authority"], web.as_str(), "{out}");
     let headers = req["headers"].as_array().unwrap();
     assert!(
-        headers.iter().any(|h| h["name"] == "host"),
-        "headers to replay it with: {out}"
+        headers.iter().any(|h| h["name"] == "weft-orig-proto"),
+        "the headers, to replay it with: {out}"
     );
     assert_eq!(end["status"], 200);
     assert!(end["responseBytes"].as_u64().unwrap() > 0, "{out}");
