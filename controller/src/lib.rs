@@ -25,8 +25,8 @@ pub mod modules;
 pub mod plugin_dev;
 pub mod resources;
 pub mod state;
-pub mod tap;
 pub mod stats;
+pub mod tap;
 pub mod validate;
 pub mod webhook;
 

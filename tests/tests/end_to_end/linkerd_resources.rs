@@ -116,8 +116,6 @@ spec:
 "#;
 
 #[tokio::test]
-#[ignore = "the retry and metrics plugins trap in init on a pathRegex: their regex needs \
-            wasi:random/insecure-seed, which the plugin host does not link"]
 async fn a_service_profile_times_out_and_retries_only_retryable_routes() {
     let booksapp = Booksapp::start("service-profile", PROFILE).await;
 

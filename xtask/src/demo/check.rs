@@ -113,12 +113,16 @@ pub fn run(services: &mut Services) -> anyhow::Result<()> {
     }
     // The controller scrapes the same sidecars: `weft stat` shows traffic
     // for every pod that serves (load only sends).
-    wait_for(services, "weft stat to show each serving pod's traffic", || {
-        let busy = stat_pods_with_traffic()?;
-        Ok(["app", "backend", "backend-1", "backend-2"]
-            .iter()
-            .all(|pod| busy.iter().any(|name| name == pod)))
-    })?;
+    wait_for(
+        services,
+        "weft stat to show each serving pod's traffic",
+        || {
+            let busy = stat_pods_with_traffic()?;
+            Ok(["app", "backend", "backend-1", "backend-2"]
+                .iter()
+                .all(|pod| busy.iter().any(|name| name == pod)))
+        },
+    )?;
     let mut load_ok = 0;
     for load in LOADS {
         let line = services.wait_for_line(load, LOAD_REPORT_LIMIT)?;
@@ -149,9 +153,11 @@ fn stat_pods_with_traffic() -> std::io::Result<Vec<String>> {
         .args(["--stats-api", &format!("http://{STATS}")])
         .output()?;
     let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-    let busy = rows.as_array().into_iter().flatten().filter(|row| {
-        row["rps"].as_f64().is_some_and(|rps| rps > 0.0)
-    });
+    let busy = rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|row| row["rps"].as_f64().is_some_and(|rps| rps > 0.0));
     Ok(busy
         .filter_map(|row| Some(row["name"].as_str()?.to_string()))
         .collect())
