@@ -3,7 +3,7 @@
 //! `{}` mean no routes: the golden metrics alone, classified by 5xx.
 
 use serde::Deserialize;
-use weft_plugin_sdk::route_match::{MAX_DEPTH, MatchConfig, RequestMatch};
+use weft_plugin_sdk::route_match::{self, MAX_DEPTH, MatchConfig, RequestMatch};
 
 use crate::response_class::{Condition, ResponseClass};
 
@@ -75,19 +75,7 @@ pub fn parse(text: &str) -> Result<Vec<Route>, String> {
             raw.routes.len()
         ));
     }
-    let mut routes: Vec<Route> = Vec::with_capacity(raw.routes.len());
-    for (index, raw) in raw.routes.into_iter().enumerate() {
-        let route = route(raw).map_err(|err| format!("routes[{index}]: {err}"))?;
-        // Names are label values: two routes under one would share series.
-        if routes.iter().any(|other| other.name == route.name) {
-            return Err(format!(
-                "routes[{index}]: name {:?} is used by an earlier route",
-                route.name
-            ));
-        }
-        routes.push(route);
-    }
-    Ok(routes)
+    route_match::named_routes(raw.routes, route, |route| &route.name)
 }
 
 fn route(raw: RawRoute) -> Result<Route, String> {

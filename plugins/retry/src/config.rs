@@ -3,7 +3,7 @@
 //! the field, rather than showing up as requests that are never retried.
 
 use serde::Deserialize;
-use weft_plugin_sdk::route_match::{AuthorityMatch, MatchConfig, RequestMatch};
+use weft_plugin_sdk::route_match::{self, AuthorityMatch, MatchConfig, RequestMatch};
 
 use crate::conditions::{DEFAULT_RETRY_ON, RetryOn};
 use crate::route::Route;
@@ -93,18 +93,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
     if raw.routes.is_empty() {
         return Err("routes: at least one route is required".to_string());
     }
-    let mut routes: Vec<Route> = Vec::with_capacity(raw.routes.len());
-    for (index, raw_route) in raw.routes.into_iter().enumerate() {
-        let route = validate_route(raw_route).map_err(|err| format!("routes[{index}]: {err}"))?;
-        // Routes are metric labels: two with one name would share series.
-        if routes.iter().any(|other| other.name == route.name) {
-            return Err(format!(
-                "routes[{index}]: name {:?} is used by an earlier route",
-                route.name
-            ));
-        }
-        routes.push(route);
-    }
+    let routes = route_match::named_routes(raw.routes, validate_route, |route| &route.name)?;
     validate_budget(&raw.budget, "budget")?;
     let budgets = validate_budgets(raw.budgets)?;
     Ok(Config {

@@ -58,6 +58,28 @@ pub use request::{LazyRequest, RequestFacts};
 /// and a bound on the work one request's match can cost.
 pub const MAX_DEPTH: usize = 8;
 
+/// Validates each raw route with `validate`, refusing a second route of one
+/// name: route names are metric labels, and two routes under one name would
+/// share series. Errors name the route as `routes[i]`.
+pub fn named_routes<Raw, Route>(
+    raw: Vec<Raw>,
+    validate: impl Fn(Raw) -> Result<Route, String>,
+    name: impl Fn(&Route) -> &str,
+) -> Result<Vec<Route>, String> {
+    let mut routes: Vec<Route> = Vec::with_capacity(raw.len());
+    for (index, raw) in raw.into_iter().enumerate() {
+        let route = validate(raw).map_err(|err| format!("routes[{index}]: {err}"))?;
+        if routes.iter().any(|other| name(other) == name(&route)) {
+            return Err(format!(
+                "routes[{index}]: name {:?} is used by an earlier route",
+                name(&route)
+            ));
+        }
+        routes.push(route);
+    }
+    Ok(routes)
+}
+
 /// The most a compiled `pathRegex` may take: ample for path patterns, and
 /// small next to a plugin's memory limit (16 MiB by default).
 const REGEX_SIZE_LIMIT: usize = 256 * 1024;
