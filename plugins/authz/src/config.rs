@@ -2,7 +2,7 @@
 //! that could make a rule silently never match is refused here, with the
 //! rule's name in the message.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 use weft_plugin_sdk::path::PathPrefix;
@@ -24,6 +24,9 @@ pub const DEFAULT_CLUSTER_NETWORKS: [&str; 4] = [
 struct Config {
     #[serde(default)]
     default_policy: DefaultPolicy,
+    /// Port (JSON keys are strings: `"8080"`) → its default policy.
+    #[serde(default)]
+    port_policies: BTreeMap<u16, DefaultPolicy>,
     cluster_networks: Option<Vec<String>>,
     #[serde(default)]
     rules: Vec<RuleConfig>,
@@ -37,6 +40,7 @@ struct RuleConfig {
     action: Action,
     identities: Option<Vec<String>>,
     client_cidrs: Option<Vec<String>>,
+    client_cidrs_except: Option<Vec<String>>,
     ports: Option<Vec<u16>>,
     path_prefixes: Option<Vec<String>>,
     methods: Option<Vec<String>>,
@@ -58,6 +62,10 @@ pub fn parse(text: &str) -> Result<Policy, String> {
     .map(|text| text.parse().map_err(|e| format!("clusterNetworks: {e}")))
     .collect::<Result<Vec<Cidr>, String>>()?;
 
+    if config.port_policies.contains_key(&0) {
+        return Err("portPolicies: port 0 cannot be connected to".to_string());
+    }
+
     let mut names = BTreeSet::new();
     let mut rules = Vec::with_capacity(config.rules.len());
     for (index, rule) in config.rules.into_iter().enumerate() {
@@ -75,6 +83,7 @@ pub fn parse(text: &str) -> Result<Policy, String> {
 
     Ok(Policy {
         default: config.default_policy,
+        port_policies: config.port_policies,
         cluster_networks,
         rules,
     })
@@ -88,6 +97,9 @@ fn rule_from(rule: RuleConfig) -> Result<Rule, (&'static str, String)> {
             IdentityPattern::parse(&id)
         })?,
         client_cidrs: each("clientCidrs", rule.client_cidrs, |cidr| cidr.parse())?,
+        client_cidrs_except: each("clientCidrsExcept", rule.client_cidrs_except, |cidr| {
+            cidr.parse()
+        })?,
         ports: each("ports", rule.ports, |port| match port {
             0 => Err("port 0 cannot be connected to".to_string()),
             port => Ok(port),
@@ -282,6 +294,47 @@ mod tests {
             assert_eq!(error(&json), message, "{rule}");
         }
         assert!(error(r#"{"rules": [{"name": "r", "ports": [65536]}]}"#).contains("invalid value"));
+    }
+
+    #[test]
+    fn port_policies_are_read_by_port() {
+        let policy =
+            parse(r#"{"defaultPolicy": "audit", "portPolicies": {"8080": "deny", "9090": "all-authenticated"}}"#)
+                .unwrap();
+        assert_eq!(policy.default, DefaultPolicy::Audit);
+        assert_eq!(
+            policy.port_policies.into_iter().collect::<Vec<_>>(),
+            [
+                (8080, DefaultPolicy::Deny),
+                (9090, DefaultPolicy::AllAuthenticated)
+            ]
+        );
+        assert_eq!(
+            error(r#"{"portPolicies": {"0": "deny"}}"#),
+            "portPolicies: port 0 cannot be connected to"
+        );
+        assert!(
+            error(r#"{"portPolicies": {"http": "deny"}}"#)
+                .contains("expected key to be a number in quotes")
+        );
+        assert!(error(r#"{"portPolicies": {"80": "open"}}"#).contains("unknown variant `open`"));
+    }
+
+    #[test]
+    fn excepted_networks_are_checked_as_networks() {
+        let policy = parse(
+            r#"{"rules": [{"name": "r", "clientCidrs": ["10.0.0.0/8"], "clientCidrsExcept": ["10.1.0.0/16"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(policy.rules[0].client_cidrs_except.len(), 1);
+        assert_eq!(
+            error(r#"{"rules": [{"name": "r", "clientCidrsExcept": ["10.1.0.0"]}]}"#),
+            "rule `r`: clientCidrsExcept: `10.1.0.0` is not a CIDR: expected ADDRESS/PREFIX-LENGTH"
+        );
+        assert!(
+            error(r#"{"rules": [{"name": "r", "clientCidrsExcept": []}]}"#)
+                .starts_with("rule `r`: clientCidrsExcept: empty")
+        );
     }
 
     #[test]

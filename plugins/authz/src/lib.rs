@@ -5,6 +5,7 @@
 //! ```json
 //! {
 //!   "defaultPolicy": "cluster-authenticated",
+//!   "portPolicies": {"9090": "deny"},
 //!   "clusterNetworks": ["10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16"],
 //!   "rules": [
 //!     {"name": "no-admin", "action": "deny", "pathPrefixes": ["/admin"]},
@@ -12,6 +13,7 @@
 //!      "identities": ["web.default.serviceaccount.identity.weft.cluster.local",
 //!                     "*.prod.serviceaccount.identity.weft.cluster.local"],
 //!      "clientCidrs": ["10.1.0.0/16", "::1/128"],
+//!      "clientCidrsExcept": ["10.1.2.0/24"],
 //!      "ports": [8080],
 //!      "pathPrefixes": ["/api"],
 //!      "methods": ["GET", "HEAD"]}
@@ -24,12 +26,15 @@
 //!   `cluster-unauthenticated` needs a client in `clusterNetworks`;
 //!   `cluster-authenticated` needs both; `deny` denies; `audit` allows but
 //!   logs (info) and counts with `authz_kind="audit"`.
+//! - `portPolicies` maps a port (the JSON key, `"9090"`) to the default
+//!   policy of traffic to that port, in place of `defaultPolicy` (Linkerd's
+//!   Server, whose port denies what no authorization allows).
 //! - `clusterNetworks` defaults to Linkerd's list, as above.
 //! - `rules` are tried in order and the first that matches decides. Each has
 //!   a unique `name` and an `action` (`allow`, the default, or `deny`); it
 //!   matches when every field it gives matches: `identities` (exact, `*` for
 //!   any identity, or `*.suffix` for one or more leading labels),
-//!   `clientCidrs` (IPv4 or IPv6), `ports` (the port the client connected
+//!   `clientCidrs` (IPv4 or IPv6) less `clientCidrsExcept`, `ports` (the port the client connected
 //!   to), `pathPrefixes` (whole segments: `/api` matches `/api/x` and
 //!   `/api?q`, not `/apix`) and `methods` (upper case).
 //!

@@ -2,6 +2,7 @@
 //! first that matches decides, else the default policy. Everything here is
 //! plain data, so it is tested natively.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::Deserialize;
@@ -11,7 +12,7 @@ use crate::cidr::Cidr;
 use crate::matchers::IdentityPattern;
 
 /// What happens to traffic no rule matches; Linkerd's default policies.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DefaultPolicy {
     #[default]
@@ -54,6 +55,9 @@ pub struct Rule {
     pub action: Action,
     pub identities: Vec<IdentityPattern>,
     pub client_cidrs: Vec<Cidr>,
+    /// Networks inside `client_cidrs` the rule leaves out (Linkerd's
+    /// `except`).
+    pub client_cidrs_except: Vec<Cidr>,
     pub ports: Vec<u16>,
     pub path_prefixes: Vec<PathPrefix>,
     pub methods: Vec<String>,
@@ -71,7 +75,8 @@ impl Rule {
             identity.is_some_and(|id| p.matches(id))
         }) && any_or_unset(&self.client_cidrs, |c| {
             attrs.client_ip.is_some_and(|ip| c.contains(ip))
-        }) && any_or_unset(&self.ports, |&port| port == attrs.local_port)
+        }) && self.not_excepted(attrs.client_ip)
+            && any_or_unset(&self.ports, |&port| port == attrs.local_port)
             && match &attrs.http {
                 Some(http) => {
                     any_or_unset(&self.path_prefixes, |p| p.matches(http.path))
@@ -79,6 +84,15 @@ impl Rule {
                 }
                 None => !self.is_http_only(),
             }
+    }
+}
+
+impl Rule {
+    /// An address that cannot be read cannot be shown to be outside the
+    /// excepted networks, so it never matches a rule that has some.
+    fn not_excepted(&self, client_ip: Option<IpAddr>) -> bool {
+        self.client_cidrs_except.is_empty()
+            || client_ip.is_some_and(|ip| !self.client_cidrs_except.iter().any(|c| c.contains(ip)))
     }
 }
 
@@ -91,6 +105,9 @@ fn any_or_unset<T>(values: &[T], matches: impl FnMut(&T) -> bool) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub default: DefaultPolicy,
+    /// The default policy of these ports, in place of `default` (Linkerd's
+    /// Servers, each with its own default).
+    pub port_policies: BTreeMap<u16, DefaultPolicy>,
     pub cluster_networks: Vec<Cidr>,
     pub rules: Vec<Rule>,
 }
@@ -127,8 +144,8 @@ pub struct HttpAttributes<'a> {
 pub enum Authz {
     /// The rule at this index.
     Rule(usize),
-    /// The default policy.
-    Default,
+    /// This default policy (the port's, else the policy's).
+    Default(DefaultPolicy),
     /// The `audit` default policy, which lets everything through.
     Audit,
 }
@@ -138,7 +155,7 @@ impl Authz {
     pub fn kind(self) -> &'static str {
         match self {
             Authz::Rule(_) => "rule",
-            Authz::Default => "default",
+            Authz::Default(_) => "default",
             Authz::Audit => "audit",
         }
     }
@@ -169,18 +186,27 @@ impl Policy {
                 .is_some_and(|ip| self.cluster_networks.iter().any(|c| c.contains(ip)))
         };
         let authenticated = attrs.identity().is_some();
-        let allowed = match self.default {
+        let default = self.default_for(attrs.local_port);
+        let allowed = match default {
             DefaultPolicy::AllUnauthenticated | DefaultPolicy::Audit => true,
             DefaultPolicy::AllAuthenticated => authenticated,
             DefaultPolicy::ClusterUnauthenticated => in_cluster(),
             DefaultPolicy::ClusterAuthenticated => authenticated && in_cluster(),
             DefaultPolicy::Deny => false,
         };
-        let authz = match self.default {
+        let authz = match default {
             DefaultPolicy::Audit => Authz::Audit,
-            _ => Authz::Default,
+            policy => Authz::Default(policy),
         };
         Decision { allowed, authz }
+    }
+
+    /// The default policy of traffic to `port`.
+    pub fn default_for(&self, port: u16) -> DefaultPolicy {
+        self.port_policies
+            .get(&port)
+            .copied()
+            .unwrap_or(self.default)
     }
 
     /// Whether any rule looks at the path: if not, the proxy need not be
@@ -197,7 +223,8 @@ impl Policy {
     pub fn name(&self, authz: Authz) -> &str {
         match authz {
             Authz::Rule(index) => &self.rules[index].name,
-            Authz::Default | Authz::Audit => self.default.name(),
+            Authz::Default(policy) => policy.name(),
+            Authz::Audit => DefaultPolicy::Audit.name(),
         }
     }
 
@@ -206,7 +233,7 @@ impl Policy {
     pub fn describe(&self, authz: Authz) -> String {
         match authz {
             Authz::Rule(index) => self.rules[index].name.clone(),
-            Authz::Default | Authz::Audit => format!("default:{}", self.default.name()),
+            Authz::Default(_) | Authz::Audit => format!("default:{}", self.name(authz)),
         }
     }
 }
@@ -260,7 +287,7 @@ mod tests {
             decision,
             Decision {
                 allowed: true,
-                authz: Authz::Default
+                authz: Authz::Default(DefaultPolicy::AllUnauthenticated)
             }
         );
         assert_eq!(decision.authz.kind(), "default");
@@ -386,7 +413,7 @@ mod tests {
             policy.decide(&http("10.0.0.1", None, "GET", "/")),
             Decision {
                 allowed: false,
-                authz: Authz::Default
+                authz: Authz::Default(DefaultPolicy::Deny)
             }
         );
     }
@@ -454,12 +481,89 @@ mod tests {
             policy.decide(&tcp("10.0.0.1", 80, None)),
             Decision {
                 allowed: false,
-                authz: Authz::Default
+                authz: Authz::Default(DefaultPolicy::Deny)
             }
         );
         assert_eq!(
             policy.decide(&http("10.0.0.1", None, "POST", "/api")).authz,
             Authz::Rule(0)
+        );
+    }
+
+    #[test]
+    fn a_port_policy_decides_its_port_in_place_of_the_default() {
+        let policy = policy(&format!(
+            r#"{{"defaultPolicy": "all-unauthenticated",
+                "portPolicies": {{"8080": "deny", "9090": "all-authenticated"}},
+                "rules": [{{"name": "load", "identities": ["{WEB}"], "ports": [8080]}}]}}"#
+        ));
+        let on = |port, identity| Attributes {
+            local_port: port,
+            ..tcp("10.0.0.1", 80, identity)
+        };
+        assert_eq!(
+            policy.decide(&on(8080, None)),
+            Decision {
+                allowed: false,
+                authz: Authz::Default(DefaultPolicy::Deny)
+            }
+        );
+        assert_eq!(
+            policy.describe(Authz::Default(DefaultPolicy::Deny)),
+            "default:deny"
+        );
+        assert_eq!(policy.decide(&on(8080, Some(WEB))).authz, Authz::Rule(0));
+        let other = "db.default.serviceaccount.identity.weft.cluster.local";
+        assert!(!allowed(&policy, &on(8080, Some(other))));
+        assert!(allowed(&policy, &on(9090, Some(other))));
+        assert!(!allowed(&policy, &on(9090, None)));
+        assert_eq!(
+            policy.decide(&on(7070, None)),
+            Decision {
+                allowed: true,
+                authz: Authz::Default(DefaultPolicy::AllUnauthenticated)
+            }
+        );
+        let name = policy.name(policy.decide(&on(9090, None)).authz);
+        assert_eq!(name, "all-authenticated");
+    }
+
+    #[test]
+    fn excepted_networks_are_left_out_of_the_rule() {
+        let policy = policy(
+            r#"{"defaultPolicy": "deny", "rules": [
+                {"name": "pods", "clientCidrs": ["10.0.0.0/8", "fd00::/8"], "clientCidrsExcept": ["10.1.0.0/16", "fd00::1/128"]},
+                {"name": "anywhere-but", "clientCidrsExcept": ["192.168.0.0/16"]}
+            ]}"#,
+        );
+        assert_eq!(
+            policy.decide(&tcp("10.2.0.1", 80, None)).authz,
+            Authz::Rule(0)
+        );
+        assert_eq!(
+            policy.decide(&tcp("fd00::2", 80, None)).authz,
+            Authz::Rule(0)
+        );
+        // Excepted from the first, so the second decides.
+        assert_eq!(
+            policy.decide(&tcp("10.1.0.1", 80, None)).authz,
+            Authz::Rule(1)
+        );
+        assert_eq!(
+            policy.decide(&tcp("fd00::1", 80, None)).authz,
+            Authz::Rule(1)
+        );
+        assert_eq!(
+            policy.decide(&tcp("192.168.1.1", 80, None)).authz,
+            Authz::Default(DefaultPolicy::Deny)
+        );
+        let unknown = Attributes {
+            client_ip: None,
+            ..tcp("10.0.0.1", 80, None)
+        };
+        assert!(
+            !allowed(&policy, &unknown),
+            "an unknown address is not shown outside"
         );
     }
 
