@@ -18,7 +18,7 @@ use clap::Args;
 use crate::workspace;
 
 /// Tools the tests run, and the Debian package each comes in.
-const TOOLS: [(&str, &str); 7] = [
+const TOOLS: [(&str, &str); 9] = [
     ("iptables", "iptables"),
     ("curl", "curl"),
     ("ip", "iproute2"),
@@ -27,6 +27,9 @@ const TOOLS: [(&str, &str); 7] = [
     ("docker-registry", "docker-registry"),
     // `weft stat --prometheus-url` is tested against a real Prometheus.
     ("prometheus", "prometheus"),
+    // The dashboard is tested in a real headless Chromium, over WebDriver.
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
 ];
 
 /// Python packages the tests run, by the module they import and the PyPI
