@@ -10,6 +10,7 @@
 //! fate.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use wasmtime::{Engine, Store, Trap};
 
@@ -27,8 +28,17 @@ pub(crate) struct LoadedPlugin {
     pub spec: PluginSpec,
     pub pre: PluginPre<State>,
     pub deadline_ticks: u64,
+    /// For instantiation and `init`: [`INIT_TIMEOUT`], or the hook
+    /// timeout when that is longer.
+    pub init_deadline_ticks: u64,
     pub hooks: Hooks,
 }
+
+/// The most time instantiating a plugin and its `init` may take. A load
+/// runs them off the request path, where they must not fail for a thread
+/// the machine kept waiting; a plugin whose `init` never returns is still
+/// refused, by the load that first starts it.
+pub(crate) const INIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl LoadedPlugin {
     fn sees(&self, direction: Direction, hook: Hooks) -> bool {
@@ -39,6 +49,55 @@ impl LoadedPlugin {
         self.hooks.contains(hook)
             && (self.spec.directions.is_empty() || self.spec.directions.contains(&direction))
     }
+}
+
+const HOOKS: [Hooks; 4] = [
+    Hooks::CONNECTION,
+    Hooks::REQUEST,
+    Hooks::RESPONSE,
+    Hooks::COMPLETION,
+];
+
+/// The plugins each hook calls in each direction, in chain order: worked
+/// out once per load, so a call pays nothing for plugins that skip it, and
+/// a hook no plugin takes in that direction checks no instance out.
+#[derive(Default)]
+struct Callees([[Box<[usize]>; HOOKS.len()]; 2]);
+
+impl Callees {
+    fn new(plugins: &[LoadedPlugin]) -> Self {
+        let mut callees = Self::default();
+        for direction in [Direction::Inbound, Direction::Outbound] {
+            for hook in HOOKS {
+                *callees.slot(direction, hook) = (0..plugins.len())
+                    .filter(|&i| plugins[i].sees(direction, hook))
+                    .collect();
+            }
+        }
+        callees
+    }
+
+    fn get(&self, direction: Direction, hook: Hooks) -> &[usize] {
+        &self.0[direction_index(direction)][hook_index(hook)]
+    }
+
+    fn slot(&mut self, direction: Direction, hook: Hooks) -> &mut Box<[usize]> {
+        &mut self.0[direction_index(direction)][hook_index(hook)]
+    }
+}
+
+fn direction_index(direction: Direction) -> usize {
+    match direction {
+        Direction::Inbound => 0,
+        Direction::Outbound => 1,
+    }
+}
+
+fn hook_index(hook: Hooks) -> usize {
+    HOOKS
+        .iter()
+        .position(|h| *h == hook)
+        .expect("one of the four hooks")
 }
 
 /// A plugin failed (trap, deadline, memory); says which and why.
@@ -93,6 +152,7 @@ pub struct PluginChain {
     metrics: Arc<PluginMetrics>,
     pool: Mutex<Vec<ChainInstance>>,
     hooks: Hooks,
+    callees: Callees,
 }
 
 impl PluginChain {
@@ -124,6 +184,7 @@ impl PluginChain {
         let all = plugins.iter().fold(Hooks::empty(), |all, p| all | p.hooks);
         Ok(Self {
             engine,
+            callees: Callees::new(&plugins),
             plugins,
             contexts,
             metrics,
@@ -141,6 +202,7 @@ impl PluginChain {
             metrics,
             pool: Mutex::default(),
             hooks: Hooks::empty(),
+            callees: Callees::default(),
         }
     }
 
@@ -281,12 +343,14 @@ impl PluginChain {
         mut call: impl FnMut(&Plugin, &mut Store<State>) -> wasmtime::Result<Option<O>>,
         fail: impl Fn(PluginFailure) -> O,
     ) -> O {
+        let callees = self.callees.get(direction, hook);
+        if callees.is_empty() {
+            return done;
+        }
         let mut instance = self.checkout();
         let mut outcome = None;
-        for (i, plugin) in self.plugins.iter().enumerate() {
-            if !plugin.sees(direction, hook) {
-                continue;
-            }
+        for &i in callees {
+            let plugin = &self.plugins[i];
             let result = match self.slot(&mut instance, i) {
                 Err(failure) => Err(failure),
                 Ok(slot) => {
@@ -378,17 +442,26 @@ fn instantiate(
     let state = State::new(contexts.clone(), index, metrics.clone());
     let mut store = Store::new(engine, state);
     store.limiter(|state| state as &mut dyn wasmtime::ResourceLimiter);
-    // Before instantiating: instantiation runs guest code too.
-    store.set_epoch_deadline(plugin.deadline_ticks);
+    let describe_start = |store: &Store<State>, e: &wasmtime::Error| {
+        let mut failure = describe(plugin, store, e);
+        if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+            failure.reason = format!("did not start within {} ms", INIT_TIMEOUT.as_millis());
+        }
+        failure
+    };
+    // Before instantiating: instantiation runs guest code too. Epochs count
+    // wall-clock time, so a hook's own deadline would refuse a sound chain
+    // whenever a busy machine descheduled the thread loading it.
+    store.set_epoch_deadline(plugin.init_deadline_ticks);
     let instance = plugin
         .pre
         .instantiate(&mut store)
-        .map_err(|e| describe(plugin, &store, &e))?;
-    store.set_epoch_deadline(plugin.deadline_ticks);
+        .map_err(|e| describe_start(&store, &e))?;
+    store.set_epoch_deadline(plugin.init_deadline_ticks);
     let init = instance
         .weft_plugin_filter()
         .call_init(&mut store, &plugin.spec.config_text())
-        .map_err(|e| describe(plugin, &store, &e))?;
+        .map_err(|e| describe_start(&store, &e))?;
     let hooks = init.map_err(|message| PluginFailure {
         plugin: plugin.spec.name.clone(),
         reason: format!("rejected its configuration: {message}"),

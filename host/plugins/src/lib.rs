@@ -169,6 +169,7 @@ impl Runtime {
             spec: spec.clone(),
             pre,
             deadline_ticks: engine::deadline_ticks(spec.timeout()),
+            init_deadline_ticks: engine::deadline_ticks(spec.timeout().max(chain::INIT_TIMEOUT)),
             hooks: Hooks::empty(),
         })
     }

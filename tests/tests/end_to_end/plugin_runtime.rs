@@ -147,6 +147,19 @@ fn an_endless_loop_is_stopped_at_its_deadline() {
 }
 
 #[test]
+fn an_init_that_never_returns_is_refused_at_load() {
+    let runtime = Runtime::new().unwrap();
+    let spec = serde_json::json!({"config": "init", "timeoutMs": 20});
+    let started = Instant::now();
+    let loaded = chain(&runtime, serde_json::json!([plugin("spin", "spin", spec)]));
+    let Err(LoadError::Init(failure)) = loaded else {
+        panic!("expected the load to fail in init");
+    };
+    assert_eq!(failure.reason, "did not start within 2000 ms");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
 fn a_memory_hog_hits_its_limit() {
     let runtime = Runtime::new().unwrap();
     let limit = serde_json::json!({"memoryLimitBytes": 8 * 1024 * 1024, "timeoutMs": 2000});

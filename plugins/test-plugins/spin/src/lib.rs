@@ -1,12 +1,16 @@
-//! Test plugin for the proxy's time limits: `on_request` never returns. The
-//! proxy must interrupt it (epochs or fuel) and fail the request.
+//! Test plugin for the proxy's time limits: `on_request` never returns, nor
+//! does `init` when configured with `init`. The proxy must interrupt it
+//! (epochs or fuel) and fail the request, or refuse the chain.
 
 use weft_plugin_sdk::{Hooks, Plugin, Request, RequestAction, export_plugin};
 
 struct Spin;
 
 impl Plugin for Spin {
-    fn init(_config: &str) -> Result<Self, String> {
+    fn init(config: &str) -> Result<Self, String> {
+        if config == "init" {
+            spin();
+        }
         Ok(Spin)
     }
 
@@ -15,11 +19,15 @@ impl Plugin for Spin {
     }
 
     fn on_request(&self, _req: &Request) -> RequestAction {
-        // `black_box` keeps the loop a real loop rather than something the
-        // optimiser may reason away.
-        loop {
-            core::hint::black_box(());
-        }
+        spin()
+    }
+}
+
+fn spin() -> ! {
+    // `black_box` keeps the loop a real loop rather than something the
+    // optimiser may reason away.
+    loop {
+        core::hint::black_box(());
     }
 }
 
