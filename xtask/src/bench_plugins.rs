@@ -26,10 +26,15 @@ const TOOLS: [(&str, &str); 3] = [
     ("getconf", "libc-bin"),
 ];
 
-/// The chains measured: a label and the plugins, in order.
-const CHAINS: [(&str, &[&str]); 3] = [
+/// The chains measured: a label and the plugins, in order. Each plugin
+/// alone as well, so the table can say what share of the chain's cost is
+/// whose.
+const CHAINS: [(&str, &[&str]); 6] = [
     ("none (empty chain)", &[]),
     ("metrics", &["metrics"]),
+    ("retry", &["retry"]),
+    ("authz", &["authz"]),
+    ("split", &["split"]),
     ("metrics, retry, authz, split", &SHIPPED_PLUGINS),
 ];
 
@@ -203,6 +208,7 @@ fn print_table(rows: &[Row], seconds: u64) {
             row.rss_peak_kb as f64 / 1024.0,
         );
     }
+    print_shares(rows);
     for row in rows {
         if row.wrk.non_2xx > 0 {
             println!(
@@ -216,5 +222,38 @@ fn print_table(rows: &[Row], seconds: u64) {
                 row.chain
             );
         }
+    }
+}
+
+/// Each plugin's CPU per request over the empty chain's, and its share of
+/// their sum: a regression shows up against its plugin.
+fn print_shares(rows: &[Row]) {
+    let cpu = |label: &str| {
+        rows.iter()
+            .find(|row| row.chain == label)
+            .map(|row| row.cpu.user_us + row.cpu.system_us)
+    };
+    let Some(none) = cpu(CHAINS[0].0) else {
+        return;
+    };
+    let added: Vec<(&str, f64)> = SHIPPED_PLUGINS
+        .iter()
+        .filter_map(|name| Some((*name, (cpu(name)? - none).max(0.0))))
+        .collect();
+    let sum: f64 = added.iter().map(|(_, us)| us).sum();
+    if added.len() < SHIPPED_PLUGINS.len() || sum <= 0.0 {
+        return;
+    }
+    println!("\nCPU each plugin adds alone (its chain less the empty one), and its share:\n");
+    println!("| plugin | CPU µs/req added | share |");
+    println!("|---|---:|---:|");
+    for (name, us) in &added {
+        println!("| {name} | {us:.1} | {:.0} % |", us / sum * 100.0);
+    }
+    if let Some(all) = cpu(CHAINS[CHAINS.len() - 1].0) {
+        println!(
+            "| all four, one chain | {:.1} | (sum alone {sum:.1}) |",
+            all - none
+        );
     }
 }

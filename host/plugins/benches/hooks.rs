@@ -54,6 +54,10 @@ fn main() {
             case: "metrics: on_complete *",
             runs: load(&runtime, &components, &[metrics()]).map(|c| time_completion_hook(&c)),
         },
+        Row {
+            case: BASELINE,
+            runs: Ok(time_whole_request(&runtime.empty_chain())),
+        },
         whole_request(
             &runtime,
             &components,
@@ -66,12 +70,19 @@ fn main() {
         whole_request(
             &runtime,
             &components,
-            "metrics+retry+authz+split: whole request *",
+            CHAIN,
             &[metrics(), retry(), authz(), split()],
         ),
     ];
     print_table(&rows);
+    print_shares(&rows);
 }
+
+/// The whole request with no plugin: what each plugin's row adds to.
+const BASELINE: &str = "empty chain: whole request *";
+/// Rows of one plugin each, and the chain of all of them.
+const SINGLES: [&str; 4] = ["metrics", "retry", "authz", "split"];
+const CHAIN: &str = "metrics+retry+authz+split: whole request *";
 
 /// Request, response and completion hooks of a chain of `plugins`.
 fn whole_request(
@@ -307,4 +318,40 @@ fn print_table(rows: &[Row]) {
         }
     }
     println!("* includes one copy of the request head per call (first row)\n");
+}
+
+/// Each plugin's cost over the empty chain, and its share of their sum, so
+/// a regression points at its plugin; beside it, what the chain adds.
+fn print_shares(rows: &[Row]) {
+    let median = |case: &str| {
+        rows.iter()
+            .find(|row| row.case == case)
+            .and_then(|row| row.runs.as_ref().ok())
+            .map(|runs| runs[RUNS / 2])
+    };
+    let Some(baseline) = median(BASELINE) else {
+        return;
+    };
+    let costs: Vec<(&str, f64)> = SINGLES
+        .iter()
+        .filter_map(|name| {
+            let cost = median(&format!("{name}: whole request *"))? - baseline;
+            Some((*name, cost.max(0.0)))
+        })
+        .collect();
+    let sum: f64 = costs.iter().map(|(_, cost)| cost).sum();
+    if costs.len() < SINGLES.len() || sum <= 0.0 {
+        return;
+    }
+    println!("Each plugin's share of a whole request (its row less the empty chain's)");
+    for (name, cost) in &costs {
+        println!("{name:<8}  {cost:>6.0} ns  {:>3.0} %", cost / sum * 100.0);
+    }
+    if let Some(chain) = median(CHAIN) {
+        println!(
+            "{:<8}  {sum:>6.0} ns; the chain of all four adds {:.0} ns\n",
+            "sum",
+            chain - baseline
+        );
+    }
 }
