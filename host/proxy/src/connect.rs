@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use crate::Direction;
 use crate::errors::ConnectError;
 use crate::io::MeteredIo;
-use crate::metrics::{Peer, TransportLabels, TransportMetrics};
+use crate::metrics::{Peer, Tls, TransportLabels, TransportMetrics};
 use crate::tls::MeshTls;
 
 type Tcp = MeteredIo<TcpStream>;
@@ -44,7 +44,7 @@ impl Connector {
     }
 
     pub async fn connect(&self, addr: SocketAddr) -> Result<UpstreamIo, ConnectError> {
-        Ok(UpstreamIo::Plain(self.tcp(addr, "disabled").await?))
+        Ok(UpstreamIo::Plain(self.tcp(addr, Tls::Disabled).await?))
     }
 
     /// mTLS to the proxy at `addr`, which must prove `identity`; with
@@ -63,7 +63,7 @@ impl Connector {
             source,
         };
         let connect = async {
-            let tcp = self.tcp(addr, "true").await?;
+            let tcp = self.tcp(addr, Tls::Originated).await?;
             tls.originate(tcp, identity.clone(), transport_port)
                 .await
                 .map_err(failed)
@@ -77,7 +77,7 @@ impl Connector {
         }
     }
 
-    async fn tcp(&self, addr: SocketAddr, tls: &'static str) -> Result<Tcp, ConnectError> {
+    async fn tcp(&self, addr: SocketAddr, tls: Tls) -> Result<Tcp, ConnectError> {
         let stream = match tokio::time::timeout(self.timeout, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {

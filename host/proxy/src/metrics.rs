@@ -14,8 +14,10 @@ use prometheus_client::registry::Registry;
 use crate::Direction;
 
 mod process;
+mod tls;
 
 pub use process::ProcessCollector;
+pub use tls::{NoTlsReason, Tls};
 
 /// Which end of a proxied connection a metric describes: `src` is the client
 /// that connected to the proxy, `dst` the upstream the proxy connected to.
@@ -29,8 +31,9 @@ pub enum Peer {
 pub struct TransportLabels {
     pub direction: &'static str,
     pub peer: &'static str,
-    /// `true` for mTLS between proxies, else `disabled`.
-    pub tls: &'static str,
+    /// `tls` and Linkerd's labels beside it (`client_id`, `no_tls_reason`).
+    #[prometheus(flatten)]
+    pub tls: Tls,
     pub target_addr: String,
 }
 
@@ -42,7 +45,7 @@ impl TransportLabels {
                 Peer::Src => "src",
                 Peer::Dst => "dst",
             },
-            tls: "disabled",
+            tls: Tls::Disabled,
             target_addr,
         }
     }
@@ -161,6 +164,12 @@ impl TransportMetrics {
     /// bytes and records its close when dropped. The label lookups happen
     /// here, once per connection, not per read.
     pub fn open(&self, labels: TransportLabels) -> ConnectionMeter {
+        self.open_since(labels, Instant::now())
+    }
+
+    /// As `open`, for a connection accepted at `opened` whose labels were
+    /// known only later (inbound, once its TLS was read).
+    pub fn open_since(&self, labels: TransportLabels, opened: Instant) -> ConnectionMeter {
         self.open_total.get_or_create(&labels).inc();
         let open = self.open_connections.get_or_create(&labels).clone();
         open.inc();
@@ -170,7 +179,7 @@ impl TransportMetrics {
             close: self.close_total.get_or_create(&labels).clone(),
             duration: self.connection_duration_ms.get_or_create(&labels).clone(),
             open,
-            opened: Instant::now(),
+            opened,
         }
     }
 }

@@ -30,7 +30,7 @@ use crate::http::{
     InFlightLimit, Mesh, Upstream,
 };
 use crate::io::{MeteredIo, PrefixedIo};
-use crate::metrics::{Peer, TransportLabels, TransportMetrics};
+use crate::metrics::{NoTlsReason, Peer, Tls, TransportLabels, TransportMetrics};
 use crate::plugins::Plugins;
 use crate::tap::Taps;
 use crate::tls::{ClientHello, MeshTls, read_transport_header};
@@ -190,10 +190,15 @@ async fn serve(proxy: Arc<Proxy>, direction: Direction, stream: TcpStream, clien
         (Some(t), _) | (None, Ok(t)) => t.to_string(),
         (None, Err(_)) => String::new(),
     };
-    let meter = proxy
-        .transport
-        .open(TransportLabels::new(direction, Peer::Src, target_label));
-    let mut io = MeteredIo::new(stream, meter);
+    let mut labels = TransportLabels::new(direction, Peer::Src, target_label);
+    // Inbound to a proxy with an identity, the labels wait for the first
+    // bytes to say whether the client spoke mTLS to it.
+    let mut io = if direction == Direction::Inbound && proxy.tls.is_some() {
+        labels.tls = Tls::NoIdentity(NoTlsReason::FromRemote);
+        MeteredIo::pending(stream, proxy.transport.clone(), labels)
+    } else {
+        MeteredIo::new(stream, proxy.transport.open(labels))
+    };
     let conn = ConnectionInfo {
         direction,
         client,
@@ -235,15 +240,21 @@ async fn serve(proxy: Arc<Proxy>, direction: Direction, stream: TcpStream, clien
         {
             Ok(ClientHello::ForUs(hello)) => {
                 let tls = tls.clone();
-                return serve_mesh_tls(proxy, conn, &tls, hello, io).await;
+                // Boxed, as each protocol's serving below: an idle connection's
+                // task then holds only what its own protocol needs.
+                return Box::pin(serve_mesh_tls(proxy, conn, &tls, hello, io)).await;
             }
-            Ok(ClientHello::NotForUs(read)) => detected = Detected::Opaque(read),
+            Ok(ClientHello::NotForUs(read)) => {
+                io.labelled(Tls::Passthrough);
+                detected = Detected::Opaque(read);
+            }
             Err(error) => {
                 tracing::debug!(%client, %error, "connection failed during its TLS ClientHello");
                 return;
             }
         }
     }
+    io.record();
     serve_detected(proxy, conn, detected, io).await;
 }
 
@@ -269,6 +280,12 @@ async fn serve_mesh_tls(
     conn.tls = true;
     conn.client_id = terminated.client_id;
     let mut stream = terminated.stream;
+    let client_id = conn.client_id.clone();
+    stream
+        .get_mut()
+        .0
+        .get_mut()
+        .labelled(Tls::Accepted { client_id });
     let detected = if terminated.transport {
         match read_transport_header(&mut stream, config.detect_protocol_timeout).await {
             Ok(port) => {
@@ -342,7 +359,7 @@ where
                 .with_upgrades();
             // Idle kept-alive HTTP/1 connections end at the header read timeout.
             let idle = std::future::pending();
-            drain(connection, |c| c.graceful_shutdown(), &proxy, &conn, idle).await;
+            Box::pin(drain(connection, |c| c.graceful_shutdown(), &proxy, &conn, idle)).await;
         }
         Detected::Http2(prefix) => {
             let activity = ConnectionActivity::default();
@@ -356,9 +373,11 @@ where
                 .serve_connection(TokioIo::new(PrefixedIo::new(prefix, io)), service);
             // Its first request must come as fast as an HTTP/1 head.
             let idle = activity.idle(config.header_read_timeout(), config.http2_idle_timeout());
-            drain(connection, |c| c.graceful_shutdown(), &proxy, &conn, idle).await;
+            Box::pin(drain(connection, |c| c.graceful_shutdown(), &proxy, &conn, idle)).await;
         }
-        Detected::Opaque(prefix) => relay(&proxy, &conn, PrefixedIo::new(prefix, io)).await,
+        Detected::Opaque(prefix) => {
+            Box::pin(relay(&proxy, &conn, PrefixedIo::new(prefix, io))).await;
+        }
         Detected::Rejected(error) => {
             tracing::info!(%client, error = %error, "rejected request");
             let _ = io.write_all(&error.to_http1_bytes()).await;
@@ -448,3 +467,6 @@ where
         tracing::debug!(client = %conn.client, %target, %error, "opaque connection ended");
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -300,6 +300,28 @@ async fn proxies_speak_mutual_tls_and_the_server_knows_who_called() {
         metrics.sum("response_total", &labels)
     };
     assert_eq!((from("app"), from("load")), (1.0, 1.0), "{}", metrics.text);
+    // The transport metrics say the same of the connections: one mTLS
+    // connection from each client proxy, and the plaintext one.
+    let connections = |tls, key, value| {
+        let labels = [
+            ("direction", "inbound"),
+            ("peer", "src"),
+            ("tls", tls),
+            (key, value),
+        ];
+        metrics.sum("tcp_open_total", &labels)
+    };
+    let (app_id, load_id) = (identity_name("demo", "app"), identity_name("demo", "load"));
+    assert_eq!(
+        (
+            connections("true", "client_id", &app_id),
+            connections("true", "client_id", &load_id),
+            connections("no_identity", "no_tls_reason", "no_tls_from_remote"),
+        ),
+        (1.0, 1.0, 1.0),
+        "{}",
+        metrics.text
+    );
     let denied = |kind| metrics.sum("inbound_http_authz_deny_total", &[("authz_kind", kind)]);
     assert_eq!(
         (denied("rule"), denied("default")),

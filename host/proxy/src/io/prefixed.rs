@@ -22,6 +22,10 @@ impl<T> PrefixedIo<T> {
     pub fn new(prefix: Bytes, io: T) -> Self {
         Self { prefix, io }
     }
+
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.io
+    }
 }
 
 impl<T: AsyncRead> AsyncRead for PrefixedIo<T> {
@@ -37,6 +41,11 @@ impl<T: AsyncRead> AsyncRead for PrefixedIo<T> {
         let n = this.prefix.len().min(buf.remaining());
         buf.put_slice(&this.prefix[..n]);
         this.prefix.advance(n);
+        if this.prefix.is_empty() {
+            // An emptied `Bytes` still holds detection's whole buffer; a
+            // connection kept alive for hours should not.
+            *this.prefix = Bytes::new();
+        }
         Poll::Ready(Ok(()))
     }
 }
