@@ -2,10 +2,12 @@
 //!
 //! Use the macros — [`trace!`](crate::trace), [`debug!`](crate::debug),
 //! [`info!`](crate::info), [`warn!`](crate::warn), [`error!`](crate::error) —
-//! with `format!` syntax. They ask the proxy whether the level is enabled
-//! before formatting, so a disabled `debug!` in a hot hook costs one call and
-//! no allocation.
+//! with `format!` syntax. They check whether the level is enabled before
+//! formatting, so a disabled `debug!` in a hot hook costs no allocation, and
+//! no call into the proxy either: the proxy's log filter is set when it
+//! starts, so an instance asks once per level and remembers the answer.
 
+use std::cell::Cell;
 use std::fmt;
 
 use crate::bindings::weft::plugin::log as host;
@@ -13,7 +15,27 @@ pub use crate::bindings::weft::plugin::log::Level;
 
 /// Whether a message at `level` would be written.
 pub fn enabled(level: Level) -> bool {
-    host::enabled(level)
+    thread_local! {
+        // An instance runs one call at a time: one cache per instance.
+        static ENABLED: Cell<[Option<bool>; 5]> = const { Cell::new([None; 5]) };
+    }
+    let index = match level {
+        Level::Trace => 0,
+        Level::Debug => 1,
+        Level::Info => 2,
+        Level::Warn => 3,
+        Level::Error => 4,
+    };
+    ENABLED.with(|cache| {
+        let mut known = cache.get();
+        if let Some(enabled) = known[index] {
+            return enabled;
+        }
+        let enabled = host::enabled(level);
+        known[index] = Some(enabled);
+        cache.set(known);
+        enabled
+    })
 }
 
 /// Writes `message` at `level` (unconditionally; the proxy still filters).
