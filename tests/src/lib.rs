@@ -44,17 +44,27 @@ pub fn closed_port() -> std::net::SocketAddr {
 /// Polls `check` until it holds, failing with `what` (and the last value
 /// `check` saw) after `PATIENCE`. For conditions that have no readiness
 /// signal of their own, such as a reload or a log line.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
+    eventually_within(what, PATIENCE, check).await
+}
+
+/// `eventually` for a condition that takes a known time to come about
+/// (such as a window filling) plus `PATIENCE`.
+pub async fn eventually_within<F, Fut>(what: &str, patience: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = tokio::time::Instant::now() + patience;
     loop {
         match check().await {
             Ok(()) => return,
             Err(last) if tokio::time::Instant::now() >= deadline => {
-                panic!("{what}: not within {PATIENCE:?}; last saw: {last}")
+                panic!("{what}: not within {patience:?}; last saw: {last}")
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
         }

@@ -5,12 +5,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::time::Duration;
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::{eventually, http1};
+use crate::{eventually, eventually_within, http1};
 
 const INSTALL: &str = "apt-get update && apt-get install -y prometheus \
                        (cargo xtask test does it when run as root)";
@@ -99,6 +100,32 @@ impl RunningPrometheus {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Waits until Prometheus holds a scrape of `pod` at every second of
+    /// the last `window`: before that, `rate` over the window divides what
+    /// it saw by the whole window and reads low.
+    pub async fn wait_for_full_window(&self, pod: &str, window: Duration) {
+        let seconds = window.as_secs();
+        // count_over_time(up{pod="POD"}[Ns]), URL-encoded.
+        let path = format!(
+            "/api/v1/query?query=count_over_time%28up%7Bpod%3D%22{pod}%22%7D%5B{seconds}s%5D%29"
+        );
+        let what = format!("Prometheus has {seconds} s of {pod}'s scrapes");
+        eventually_within(&what, window + crate::PATIENCE, || async {
+            let rsp = http1::get(self.addr, &self.addr.to_string(), &path).await;
+            let answer: serde_json::Value =
+                serde_json::from_str(&rsp.text()).map_err(|e| format!("{e}: {}", rsp.text()))?;
+            let count = answer["data"]["result"][0]["value"][1]
+                .as_str()
+                .and_then(|count| count.parse::<u64>().ok())
+                .unwrap_or(0);
+            // One scrape a second; the first may land just inside the edge.
+            (count + 1 >= seconds)
+                .then_some(())
+                .ok_or_else(|| answer.to_string())
+        })
+        .await
     }
 }
 

@@ -211,7 +211,10 @@ async fn a_prometheus_scraping_the_same_sidecars_agrees_with_the_controller() {
     backend.labels.push(("deployment", "backend".into()));
     let prometheus = RunningPrometheus::spawn(&[backend, pod(&mesh.load, "load", "load")]).await;
     let url = prometheus.url();
-    let stat = ["stat", "pod", "-n", "demo", "-t", "30s"];
+    let stat = ["stat", "pod", "-n", "demo", "-t", "10s"];
+    prometheus
+        .wait_for_full_window("backend", std::time::Duration::from_secs(10))
+        .await;
 
     let figures = std::cell::Cell::new(None);
     eventually("both sources show backend's traffic", || async {
@@ -220,7 +223,7 @@ async fn a_prometheus_scraping_the_same_sidecars_agrees_with_the_controller() {
         with_prometheus.extend(["--prometheus-url", &url]);
         let queried = served(&mesh.weft_json(&with_prometheus).await?, "backend")?;
         figures.set(Some((embedded, queried)));
-        // Both are rates over the window: they agree once it has filled.
+        // Both are rates over the same, full window.
         let ratio = embedded.1 / queried.1;
         if !(0.5..2.0).contains(&ratio) {
             return Err(format!(
