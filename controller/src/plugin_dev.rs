@@ -11,6 +11,7 @@ mod bench;
 mod build;
 mod new;
 mod project;
+mod replay;
 mod test_file;
 mod test_run;
 

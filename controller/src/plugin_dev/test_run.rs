@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use clap::Args;
 use weft_plugins::{
     ChainSpec, Completion, DEFAULT_METRIC_SERIES_LIMIT, Direction, FailurePolicy, LoadError,
@@ -16,6 +16,7 @@ use weft_plugins::{
 };
 
 use super::project::{DEFAULT_TEST_FILE, Project};
+use super::replay;
 use super::test_file::{Case, Expect, Limits, TestDirection, TestFile, TestRequest};
 
 #[derive(Args)]
@@ -32,6 +33,10 @@ pub struct TestArgs {
     /// instead of a test file's cases.
     #[arg(long, value_name = "FILE", conflicts_with = "file")]
     replay: Option<PathBuf>,
+    /// The plugin's configuration (JSON) for the replayed requests; the
+    /// project test file's `config` when none.
+    #[arg(long, value_name = "JSON", requires = "replay")]
+    config: Option<String>,
 }
 
 pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
@@ -49,31 +54,20 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
         "no component at {}: run `weft plugin build` first",
         module.display()
     );
+    let default_file = dir.join(DEFAULT_TEST_FILE);
     if let Some(replay) = &args.replay {
-        // The hook for tap: parse its lines into `Case`s with no `expect`
-        // and report what each did.
-        bail!(
-            "cannot replay {}: replaying `weft tap -o json` lines is not built yet",
-            replay.display()
+        return replay_tap(
+            &name,
+            &module,
+            replay,
+            args.config.as_deref(),
+            &default_file,
         );
     }
-    let file = args
-        .file
-        .clone()
-        .unwrap_or_else(|| dir.join(DEFAULT_TEST_FILE));
-    let text =
-        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    let tests: TestFile =
-        serde_norway::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
+    let file = args.file.clone().unwrap_or(default_file);
+    let tests = read_test_file(&file)?;
     ensure!(!tests.cases.is_empty(), "{} has no cases", file.display());
-
-    let cache = super::compiled_cache(
-        module
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("weft-build/compiled"),
-    );
-    let mut runner = Runner::new(name, module, cache, tests.limits())?;
+    let mut runner = Runner::new(name, module.clone(), cache_for(&module), tests.limits())?;
     let mut failed = 0;
     for case in &tests.cases {
         let config = case.config.as_ref().unwrap_or(&tests.config);
@@ -93,6 +87,68 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     }
     let passed = tests.cases.len() - failed;
     println!("\n{passed} passed, {failed} failed ({})", file.display());
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn read_test_file(file: &Path) -> anyhow::Result<TestFile> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    serde_norway::from_str(&text).with_context(|| format!("reading {}", file.display()))
+}
+
+/// Compiling a Python or JavaScript component takes seconds: the compiled
+/// code is kept beside the component.
+fn cache_for(module: &Path) -> PathBuf {
+    super::compiled_cache(
+        module
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("weft-build/compiled"),
+    )
+}
+
+/// `--replay`: every recorded request through the plugin, one line each
+/// saying whether its answer changed. Fails only when the plugin fails.
+fn replay_tap(
+    name: &str,
+    module: &Path,
+    recording: &Path,
+    config: Option<&str>,
+    test_file: &Path,
+) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(recording)
+        .with_context(|| format!("reading {}", recording.display()))?;
+    let requests =
+        replay::read(&text).with_context(|| format!("reading {}", recording.display()))?;
+    let project_tests = test_file
+        .is_file()
+        .then(|| read_test_file(test_file))
+        .transpose()?;
+    let config = match config {
+        Some(json) => serde_json::from_str(json).context("--config is not JSON")?,
+        None => project_tests
+            .as_ref()
+            .map_or(serde_json::Value::Null, |tests| tests.config.clone()),
+    };
+    let limits = project_tests.map(|t| t.limits()).unwrap_or_default();
+    let mut runner = Runner::new(name.into(), module.into(), cache_for(module), limits)?;
+    let (mut changed, mut failed) = (0, 0);
+    for recorded in &requests {
+        let outcome = runner.run(&config, &recorded.case)?;
+        let (line, differs) = replay::report(recorded, &outcome);
+        println!("{line}");
+        changed += usize::from(differs);
+        failed += usize::from(outcome.failure.is_some());
+    }
+    println!(
+        "\n{} replayed, {changed} answered differently, {failed} failed in the plugin ({})",
+        requests.len(),
+        recording.display()
+    );
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

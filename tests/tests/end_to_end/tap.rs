@@ -187,6 +187,38 @@ async fn weft_tap_shows_a_request_through_the_sidecar_with_its_status_and_client
     assert!(end["responseBytes"].as_u64().unwrap() > 0, "{out}");
     assert!(events.iter().all(|e| e["id"] == req["id"]), "{out}");
 
+    // The recording, replayed through authz as it is and with a policy
+    // that would have refused it.
+    let recording = mesh._mesh.dir.join("tap.jsonl");
+    std::fs::write(&recording, &out).unwrap();
+    let replay = |config: &str| {
+        let output = std::process::Command::new(binaries::path("weft"))
+            .args(["plugin", "test", "--replay"])
+            .arg(&recording)
+            .arg("--module")
+            .arg(weft_tests::plugins::component("authz"))
+            .args(["--config", config])
+            .output()
+            .expect("running weft plugin test");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        (output.status.code(), text)
+    };
+    let (code, text) = replay("{}");
+    assert_eq!(code, Some(0), "{text}");
+    let line = format!("same    GET {web}/?page=2: then 200, now 200");
+    assert!(text.contains(&line), "{text}");
+    let (code, text) = replay(
+        r#"{"defaultPolicy": "all-authenticated", "rules": [{"name": "no-pages", "action": "deny", "pathPrefixes": ["/"]}]}"#,
+    );
+    assert_eq!(code, Some(0), "a changed answer is no failure: {text}");
+    let line = format!("CHANGED GET {web}/?page=2: then 200, now 403 by the plugin");
+    assert!(text.contains(&line), "{text}");
+    assert!(
+        text.contains("1 replayed, 1 answered differently, 0 failed"),
+        "{text}"
+    );
+
     // Lines as Linkerd prints them, and `top` over the same requests.
     let args = ["tap", "pod/web-7c9d8f-x", "-n", "demo", "--limit", "1"];
     let (code, out) = mesh.while_calling(&args, &["/"]).await;
