@@ -84,6 +84,12 @@ pub struct Index {
     /// The DNS suffix of Services' names, for the authorities compiled
     /// plugins match.
     cluster_domain: ClusterDomain,
+    /// Where identities are named, for the identities compiled `authz`
+    /// rules name.
+    trust_domain: TrustDomain,
+    /// The cluster's default inbound policy, for pods and namespaces
+    /// without the annotation.
+    default_inbound_policy: String,
     revision: u64,
 }
 
@@ -108,6 +114,10 @@ struct PodEntry {
     endpoint: Option<PodEndpoint>,
     /// Its workload, for metric labels.
     owner: Option<Owner>,
+    /// Its containers' ports by name (a Server's port may name one).
+    named_ports: BTreeMap<String, u16>,
+    /// Its `default-inbound-policy` annotation: name and value.
+    inbound_policy: Option<(String, String)>,
 }
 
 impl Default for Index {
@@ -128,6 +138,8 @@ impl Index {
             slices: BTreeMap::new(),
             traffic: BTreeMap::new(),
             cluster_domain: ClusterDomain::default(),
+            trust_domain: TrustDomain::default(),
+            default_inbound_policy: "all-unauthenticated".to_string(),
             revision: 0,
         }
     }
@@ -135,6 +147,20 @@ impl Index {
     /// The cluster's DNS suffix (`cluster.local` unless set).
     pub fn with_cluster_domain(mut self, domain: ClusterDomain) -> Self {
         self.cluster_domain = domain;
+        self
+    }
+
+    /// The trust domain identities are named in (`cluster.local`, issued
+    /// from `weft-system`, unless set).
+    pub fn with_trust_domain(mut self, trust: TrustDomain) -> Self {
+        self.trust_domain = trust;
+        self
+    }
+
+    /// The cluster's default inbound policy (`all-unauthenticated` unless
+    /// set), for workloads without the annotation.
+    pub fn with_default_inbound_policy(mut self, policy: impl Into<String>) -> Self {
+        self.default_inbound_policy = policy.into();
         self
     }
 
@@ -505,8 +531,32 @@ fn pod_entry(pod: &Pod) -> Option<(WorkloadRef, PodEntry)> {
             .unwrap_or_else(|| "default".to_string()),
         endpoint: PodEndpoint::of(pod),
         owner: Owner::of(pod),
+        named_ports: named_ports(pod),
+        inbound_policy: inbound_policy(pod.metadata.annotations.as_ref()),
     };
     Some((WorkloadRef::of(pod)?, entry))
+}
+
+/// The app containers' named ports (not the sidecar's).
+fn named_ports(pod: &Pod) -> BTreeMap<String, u16> {
+    let containers = pod.spec.iter().flat_map(|spec| &spec.containers);
+    containers
+        .filter(|container| container.name != endpoint::PROXY_CONTAINER)
+        .flat_map(|container| container.ports.iter().flatten())
+        .filter_map(|port| Some((port.name.clone()?, u16::try_from(port.container_port).ok()?)))
+        .collect()
+}
+
+/// `config.weft.io/default-inbound-policy`, else Linkerd's name.
+fn inbound_policy(annotations: Option<&BTreeMap<String, String>>) -> Option<(String, String)> {
+    use weft_inject::annotations::{
+        LINKERD_CONFIG_PREFIX, WEFT_CONFIG_PREFIX, config::DEFAULT_INBOUND_POLICY,
+    };
+    let annotations = annotations?;
+    [WEFT_CONFIG_PREFIX, LINKERD_CONFIG_PREFIX]
+        .into_iter()
+        .map(|prefix| format!("{prefix}{DEFAULT_INBOUND_POLICY}"))
+        .find_map(|name| Some((name.clone(), annotations.get(&name)?.clone())))
 }
 
 fn upsert<K: Ord, V: PartialEq>(map: &mut BTreeMap<K, V>, key: K, value: V) -> bool {

@@ -7,7 +7,11 @@
 //!   classes), for clients' outbound requests to the profile's service;
 //! - `split.smi-spec.io` TrafficSplit, and HTTPRoute / GRPCRoute with a
 //!   Service parent → `split` routes (and `retry` timeouts for HTTPRoute's
-//!   `timeouts.request`).
+//!   `timeouts.request`);
+//! - `policy.linkerd.io` Server, ServerAuthorization, AuthorizationPolicy,
+//!   MeshTLSAuthentication and NetworkAuthentication, with the workload's
+//!   default inbound policy → the `authz` rules of the servers they select
+//!   (`authz`).
 //!
 //! Sources hand the index each object as read (`TrafficObject`, its spec
 //! still JSON); `read` is the strict step that accepts or refuses a spec,
@@ -16,9 +20,11 @@
 //! function from the accepted resources to one workload's plugin configs.
 //! docs/linkerd-resources.md lists every field and what becomes of it.
 
+mod authz;
 mod compile;
 mod duration;
 mod object;
+mod policy;
 mod read;
 mod route;
 mod service_profile;
@@ -26,8 +32,10 @@ mod service_profile;
 mod tests;
 mod traffic_split;
 
+pub use authz::{PodLabelsAndPorts, Workload, compile_authz, policy_problems};
 pub use compile::{COMPILED_PLUGINS, CompiledPlugin, ServicePorts, compile, target_problems};
 pub use object::{TrafficKind, TrafficObject, TrafficRef};
+pub use policy::{INBOUND_POLICIES, Server, ServerAuthorizationSpec, ServerSpec};
 pub use read::{TrafficResource, read};
 pub use route::{BackendRef, GrpcRouteSpec, HttpRouteSpec, ParentRef};
 pub use service_profile::ServiceProfileSpec;

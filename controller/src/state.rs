@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use weft_plugins::Runtime;
 
 use crate::fetch::Fetcher;
-use crate::index::{Index, ROOT_NAMESPACE, ResolvedPlugin};
+use crate::index::{Index, ResolvedPlugin};
 use crate::local::{DirectorySource, DirectoryWatch};
 use crate::module_source::ModuleSource;
 use crate::modules::Modules;
@@ -108,9 +108,15 @@ pub fn follow_directory(
     }
 }
 
-/// A first read of `dir`: the index and its checked modules.
-pub fn read_state(dir: &Path, runtime: &Runtime, fetcher: &Fetcher, previous: &Modules) -> State {
-    let empty = Index::new(ROOT_NAMESPACE);
+/// A first read of `dir` into `empty` (an index with the cluster's
+/// settings and no objects): the index and its checked modules.
+pub fn read_state(
+    dir: &Path,
+    empty: Index,
+    runtime: &Runtime,
+    fetcher: &Fetcher,
+    previous: &Modules,
+) -> State {
     let index = read_index(&mut DirectorySource::new(dir), empty.clone()).unwrap_or(empty);
     // Files are read again: a module rewritten in place is a change here.
     let plugins = State::resolved_plugins(&index);

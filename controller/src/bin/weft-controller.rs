@@ -21,7 +21,7 @@ use weft_controller::identity::{
     CONTROLLER_ACCOUNT, IdentityService, Issuer, IssuerFiles, Lifetimes, LocalTokens, SharedIssuer,
     TokenVerifier, accept_tls, keep_certified, write_pod_tokens,
 };
-use weft_controller::index::ClusterDomain;
+use weft_controller::index::{ClusterDomain, Index};
 use weft_controller::inspect::InspectApi;
 use weft_controller::kubernetes::follow_cluster;
 use weft_controller::modules::Modules;
@@ -199,12 +199,18 @@ fn main() -> anyhow::Result<()> {
         eprintln!("weft-controller: {message}");
         std::process::exit(EXIT_CONFIG)
     });
+    // What the compiled plugins name: Services' DNS names, identities, and
+    // the default inbound policy of workloads without the annotation.
+    let empty = Index::new(weft_controller::index::ROOT_NAMESPACE)
+        .with_cluster_domain(args.cluster_domain.clone())
+        .with_trust_domain(args.identity.trust_domain.clone())
+        .with_default_inbound_policy(inject_settings.default_inbound_policy.clone());
     let runtime = weft_plugins::Runtime::new().context("starting the plugin runtime")?;
     let fetcher = Fetcher::new().context("starting the module fetcher")?;
     // Read before listening, so the first proxies find their workloads; and
     // before the API's runtime starts, since module fetches block.
     let directory = args.dir.clone().map(|dir| {
-        let first = read_state(&dir, &runtime, &fetcher, &Modules::default());
+        let first = read_state(&dir, empty.clone(), &runtime, &fetcher, &Modules::default());
         (dir, first)
     });
     tokio::runtime::Builder::new_current_thread()
@@ -225,7 +231,7 @@ fn main() -> anyhow::Result<()> {
                     // Until every kind is listed no workload is known:
                     // proxies keep the chains they have.
                     let empty = State {
-                        index: Default::default(),
+                        index: empty,
                         modules: Modules::default(),
                     };
                     let (publish, state) = watch::channel(Arc::new(empty));

@@ -70,7 +70,7 @@ pub enum ConfigSource {
     PodAnnotation,
     NamespaceAnnotation,
     WasmPlugin,
-    /// Compiled from ServiceProfiles, TrafficSplits and routes.
+    /// Compiled from Linkerd's and the Gateway API's resources.
     Compiled,
 }
 
@@ -137,9 +137,23 @@ pub enum WorkloadProblem {
         plugin: PluginRef,
         from: Vec<TrafficRef>,
     },
+    #[error(
+        "{origin} annotation {annotation}: {value:?} is not a default inbound policy ({}); deny applies",
+        crate::linkerd::INBOUND_POLICIES.join(", ")
+    )]
+    InvalidDefaultInboundPolicy {
+        origin: Origin,
+        annotation: String,
+        value: String,
+    },
 }
 
+/// The resources a compiled config came from; none for an `authz` config
+/// that only carries the workload's default inbound policy.
 fn list(resources: &[TrafficRef]) -> String {
+    if resources.is_empty() {
+        return "the workload's default inbound policy".to_string();
+    }
     let names: Vec<String> = resources.iter().map(ToString::to_string).collect();
     names.join(", ")
 }

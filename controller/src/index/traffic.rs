@@ -1,6 +1,8 @@
 //! What the index keeps of each traffic resource (ServiceProfile,
-//! TrafficSplit, HTTPRoute, GRPCRoute), and how their compiled configs join
-//! a workload's chain.
+//! TrafficSplit, HTTPRoute, GRPCRoute) and policy resource (Server,
+//! ServerAuthorization, AuthorizationPolicy, MeshTLSAuthentication,
+//! NetworkAuthentication), and how their compiled configs join a
+//! workload's chain.
 //!
 //! As for WasmPlugins, a refused version never takes a resource's routes
 //! away: the version accepted last keeps applying, and only a deletion
@@ -16,12 +18,20 @@
 //! WasmPlugin of that name in its namespace, or a `weft.io/plugin-config.`
 //! annotation) wins, and the compiled one is reported as not applied.
 //! Compiled `split` and `retry` run outbound only: they describe clients'
-//! requests, and a server retrying to its own app would retry twice.
+//! requests, and a server retrying to its own app would retry twice;
+//! compiled `authz` runs inbound only: it describes who may call the
+//! workload. A workload's default inbound policy is its pod's
+//! `default-inbound-policy` annotation (`config.weft.io/`, else
+//! `config.linkerd.io/`), else its namespace's, else the cluster's; a value
+//! that is none of Linkerd's is reported and taken as `deny`.
 
-use super::chain::{ConfigSource, ResolvedPlugin, WorkloadProblem};
+use super::chain::{ConfigSource, Origin, ResolvedPlugin, WorkloadProblem};
 use super::event::{PluginRef, ServiceRef, WorkloadRef};
-use super::{Index, resolve};
-use crate::linkerd::{self, ServicePorts, TrafficObject, TrafficRef, TrafficResource};
+use super::{Index, inbound_policy, resolve};
+use crate::linkerd::{
+    self, CompiledPlugin, INBOUND_POLICIES, PodLabelsAndPorts, ServicePorts, TrafficObject,
+    TrafficRef, TrafficResource,
+};
 use crate::resources::Direction;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -88,7 +98,68 @@ impl Index {
                 }
             }
         }
+        let accepted = self.accepted_traffic();
+        for (key, resource) in &accepted {
+            if !key.kind.is_policy() {
+                continue;
+            }
+            let pods: Vec<PodLabelsAndPorts<'_>> = self
+                .pods
+                .iter()
+                .filter(|(pod, _)| pod.namespace == key.namespace)
+                .map(|(_, entry)| (&entry.labels, &entry.named_ports))
+                .collect();
+            for problem in linkerd::policy_problems(key, resource, &accepted, &pods) {
+                problems.push(((*key).clone(), problem));
+            }
+        }
         problems
+    }
+
+    fn accepted_traffic(&self) -> Vec<(&TrafficRef, &TrafficResource)> {
+        self.traffic
+            .iter()
+            .filter_map(|(key, state)| Some((key, state.serving.as_ref()?)))
+            .collect()
+    }
+
+    /// `workload`'s compiled `authz`, if anything but the open default
+    /// applies to it.
+    fn compiled_authz(
+        &self,
+        workload: &WorkloadRef,
+        accepted: &[(&TrafficRef, &TrafficResource)],
+        problems: &mut Vec<WorkloadProblem>,
+    ) -> Option<CompiledPlugin> {
+        let pod = self.pods.get(workload)?;
+        let namespace = self
+            .namespaces
+            .get(&workload.namespace)
+            .and_then(|ns| inbound_policy(Some(&ns.injection)));
+        let found = match (&pod.inbound_policy, namespace) {
+            (Some(found), _) => Some((Origin::Pod, found.clone())),
+            (None, Some(found)) => Some((Origin::Namespace, found)),
+            (None, None) => None,
+        };
+        let default_policy = match found {
+            None => self.default_inbound_policy.clone(),
+            Some((_, (_, value))) if INBOUND_POLICIES.contains(&value.as_str()) => value,
+            Some((origin, (annotation, value))) => {
+                problems.push(WorkloadProblem::InvalidDefaultInboundPolicy {
+                    origin,
+                    annotation,
+                    value,
+                });
+                "deny".to_string()
+            }
+        };
+        let server = linkerd::Workload {
+            namespace: &workload.namespace,
+            labels: &pod.labels,
+            named_ports: &pod.named_ports,
+            default_policy: &default_policy,
+        };
+        linkerd::compile_authz(accepted, &server, &self.trust_domain)
     }
 
     /// Adds the compiled plugins to `workload`'s chain (the rule in this
@@ -99,19 +170,14 @@ impl Index {
         plugins: &mut Vec<ResolvedPlugin>,
         problems: &mut Vec<WorkloadProblem>,
     ) {
-        let accepted: Vec<(&TrafficRef, &TrafficResource)> = self
-            .traffic
-            .iter()
-            .filter_map(|(key, state)| Some((key, state.serving.as_ref()?)))
-            .collect();
-        if accepted.is_empty() {
-            return;
-        }
+        let accepted = self.accepted_traffic();
+        let authz = self.compiled_authz(workload, &accepted, problems);
         let compiled = linkerd::compile(&accepted, &workload.namespace, &self.cluster_domain, self);
-        for plugin in compiled {
+        for plugin in authz.into_iter().chain(compiled) {
             let root = PluginRef::new(&self.root_namespace, plugin.name);
             let directions = match plugin.name {
                 "metrics" => None,
+                "authz" => Some(vec![Direction::Inbound]),
                 _ => Some(vec![Direction::Outbound]),
             };
             let from: Vec<TrafficRef> = plugin.from.into_iter().collect();

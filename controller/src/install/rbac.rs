@@ -29,7 +29,18 @@ pub fn objects(values: &Values) -> Vec<Value> {
                 rule("weft.io", &["wasmplugins/status"], &["patch"]),
                 rule("linkerd.io", &["serviceprofiles"], &["get", "list", "watch"]),
                 rule("split.smi-spec.io", &["trafficsplits"], &["get", "list", "watch"]),
-                rule("policy.linkerd.io", &["httproutes"], &["get", "list", "watch"]),
+                rule(
+                    "policy.linkerd.io",
+                    &[
+                        "httproutes",
+                        "servers",
+                        "serverauthorizations",
+                        "authorizationpolicies",
+                        "meshtlsauthentications",
+                        "networkauthentications",
+                    ],
+                    &["get", "list", "watch"],
+                ),
                 rule(
                     "gateway.networking.k8s.io",
                     &["httproutes", "grpcroutes"],

@@ -177,6 +177,12 @@ pub fn target_problems(
                 need(&backend_service(key, backend), backend.port, "backend");
             }
         }
+        // Their targets are pods and each other (`authz::policy_problems`).
+        TrafficResource::Server(_)
+        | TrafficResource::ServerAuthorization(_)
+        | TrafficResource::AuthorizationPolicy(_)
+        | TrafficResource::MeshTlsAuthentication(_)
+        | TrafficResource::NetworkAuthentication(_) => {}
     }
     problems
 }

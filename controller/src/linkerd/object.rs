@@ -1,4 +1,4 @@
-//! The traffic resources' kinds, keys, and objects as sources read them.
+//! The traffic and policy resources' kinds, keys, and objects as sources read them.
 
 use std::fmt;
 
@@ -6,7 +6,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use serde_json::Value;
 
-/// The kinds compiled into plugin configs. Linkerd's own HTTPRoute
+/// The kinds compiled into plugin configs (traffic resources into
+/// clients' `split`, `retry` and `metrics`; policy ones into servers'
+/// `authz`). Linkerd's own HTTPRoute
 /// (`policy.linkerd.io`) is a kind apart from the Gateway API's: the two
 /// are different objects, which may share a name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -16,6 +18,11 @@ pub enum TrafficKind {
     HttpRoute,
     LinkerdHttpRoute,
     GrpcRoute,
+    Server,
+    ServerAuthorization,
+    AuthorizationPolicy,
+    MeshTlsAuthentication,
+    NetworkAuthentication,
 }
 
 /// One traffic resource, by kind, namespace and name.
@@ -42,12 +49,17 @@ pub struct TrafficObject {
 }
 
 impl TrafficKind {
-    pub const ALL: [TrafficKind; 5] = [
+    pub const ALL: [TrafficKind; 10] = [
         TrafficKind::ServiceProfile,
         TrafficKind::TrafficSplit,
         TrafficKind::HttpRoute,
         TrafficKind::LinkerdHttpRoute,
         TrafficKind::GrpcRoute,
+        TrafficKind::Server,
+        TrafficKind::ServerAuthorization,
+        TrafficKind::AuthorizationPolicy,
+        TrafficKind::MeshTlsAuthentication,
+        TrafficKind::NetworkAuthentication,
     ];
 
     /// The kind of an object with this `apiVersion` and `kind`, if Weft
@@ -66,6 +78,24 @@ impl TrafficKind {
                 "HTTPRoute",
             ) => TrafficKind::LinkerdHttpRoute,
             ("gateway.networking.k8s.io/v1", "GRPCRoute") => TrafficKind::GrpcRoute,
+            (
+                "policy.linkerd.io/v1beta1"
+                | "policy.linkerd.io/v1beta2"
+                | "policy.linkerd.io/v1beta3",
+                "Server",
+            ) => TrafficKind::Server,
+            ("policy.linkerd.io/v1beta1", "ServerAuthorization") => {
+                TrafficKind::ServerAuthorization
+            }
+            ("policy.linkerd.io/v1alpha1", "AuthorizationPolicy") => {
+                TrafficKind::AuthorizationPolicy
+            }
+            ("policy.linkerd.io/v1alpha1", "MeshTLSAuthentication") => {
+                TrafficKind::MeshTlsAuthentication
+            }
+            ("policy.linkerd.io/v1alpha1", "NetworkAuthentication") => {
+                TrafficKind::NetworkAuthentication
+            }
             _ => return None,
         })
     }
@@ -77,7 +107,24 @@ impl TrafficKind {
             TrafficKind::TrafficSplit => "TrafficSplit",
             TrafficKind::HttpRoute | TrafficKind::LinkerdHttpRoute => "HTTPRoute",
             TrafficKind::GrpcRoute => "GRPCRoute",
+            TrafficKind::Server => "Server",
+            TrafficKind::ServerAuthorization => "ServerAuthorization",
+            TrafficKind::AuthorizationPolicy => "AuthorizationPolicy",
+            TrafficKind::MeshTlsAuthentication => "MeshTLSAuthentication",
+            TrafficKind::NetworkAuthentication => "NetworkAuthentication",
         }
+    }
+
+    /// Linkerd's policy resources, compiled into servers' `authz`.
+    pub fn is_policy(self) -> bool {
+        matches!(
+            self,
+            TrafficKind::Server
+                | TrafficKind::ServerAuthorization
+                | TrafficKind::AuthorizationPolicy
+                | TrafficKind::MeshTlsAuthentication
+                | TrafficKind::NetworkAuthentication
+        )
     }
 
     pub fn group(self) -> &'static str {
@@ -85,7 +132,12 @@ impl TrafficKind {
             TrafficKind::ServiceProfile => "linkerd.io",
             TrafficKind::TrafficSplit => "split.smi-spec.io",
             TrafficKind::HttpRoute | TrafficKind::GrpcRoute => "gateway.networking.k8s.io",
-            TrafficKind::LinkerdHttpRoute => "policy.linkerd.io",
+            TrafficKind::LinkerdHttpRoute
+            | TrafficKind::Server
+            | TrafficKind::ServerAuthorization
+            | TrafficKind::AuthorizationPolicy
+            | TrafficKind::MeshTlsAuthentication
+            | TrafficKind::NetworkAuthentication => "policy.linkerd.io",
         }
     }
 
@@ -96,6 +148,12 @@ impl TrafficKind {
             TrafficKind::TrafficSplit => "v1alpha2",
             TrafficKind::HttpRoute | TrafficKind::GrpcRoute => "v1",
             TrafficKind::LinkerdHttpRoute => "v1beta3",
+            // accessPolicy is v1beta3's (Linkerd 2.16 and later).
+            TrafficKind::Server => "v1beta3",
+            TrafficKind::ServerAuthorization => "v1beta1",
+            TrafficKind::AuthorizationPolicy
+            | TrafficKind::MeshTlsAuthentication
+            | TrafficKind::NetworkAuthentication => "v1alpha1",
         }
     }
 
@@ -106,6 +164,11 @@ impl TrafficKind {
             TrafficKind::TrafficSplit => "trafficsplits",
             TrafficKind::HttpRoute | TrafficKind::LinkerdHttpRoute => "httproutes",
             TrafficKind::GrpcRoute => "grpcroutes",
+            TrafficKind::Server => "servers",
+            TrafficKind::ServerAuthorization => "serverauthorizations",
+            TrafficKind::AuthorizationPolicy => "authorizationpolicies",
+            TrafficKind::MeshTlsAuthentication => "meshtlsauthentications",
+            TrafficKind::NetworkAuthentication => "networkauthentications",
         }
     }
 }

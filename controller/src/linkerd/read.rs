@@ -5,6 +5,10 @@
 use serde::de::DeserializeOwned;
 
 use super::object::{TrafficKind, TrafficObject};
+use super::policy::{
+    AuthorizationPolicySpec, MeshTlsAuthenticationSpec, NetworkAuthenticationSpec, Server,
+    ServerAuthorizationSpec, ServerSpec,
+};
 use super::route::{GrpcRouteSpec, HttpRouteSpec};
 use super::service_profile::ServiceProfileSpec;
 use super::traffic_split::TrafficSplitSpec;
@@ -17,6 +21,11 @@ pub enum TrafficResource {
     /// Either group's HTTPRoute.
     HttpRoute(HttpRouteSpec),
     GrpcRoute(GrpcRouteSpec),
+    Server(Server),
+    ServerAuthorization(ServerAuthorizationSpec),
+    AuthorizationPolicy(AuthorizationPolicySpec),
+    MeshTlsAuthentication(MeshTlsAuthenticationSpec),
+    NetworkAuthentication(NetworkAuthenticationSpec),
 }
 
 /// Reads and checks `object`'s spec.
@@ -45,6 +54,32 @@ pub fn read(object: &TrafficObject) -> Result<TrafficResource, String> {
             spec.check()?;
             TrafficResource::GrpcRoute(spec)
         }
+        TrafficKind::Server => {
+            let spec: ServerSpec = strict(&object.spec)?;
+            spec.check()?;
+            let labels = object.metadata.labels.clone().unwrap_or_default();
+            TrafficResource::Server(Server { spec, labels })
+        }
+        TrafficKind::ServerAuthorization => {
+            let spec: ServerAuthorizationSpec = strict(&object.spec)?;
+            spec.check()?;
+            TrafficResource::ServerAuthorization(spec)
+        }
+        TrafficKind::AuthorizationPolicy => {
+            let spec: AuthorizationPolicySpec = strict(&object.spec)?;
+            spec.check(object.metadata.namespace.as_deref().unwrap_or_default())?;
+            TrafficResource::AuthorizationPolicy(spec)
+        }
+        TrafficKind::MeshTlsAuthentication => {
+            let spec: MeshTlsAuthenticationSpec = strict(&object.spec)?;
+            spec.check()?;
+            TrafficResource::MeshTlsAuthentication(spec)
+        }
+        TrafficKind::NetworkAuthentication => {
+            let spec: NetworkAuthenticationSpec = strict(&object.spec)?;
+            spec.check()?;
+            TrafficResource::NetworkAuthentication(spec)
+        }
     })
 }
 
@@ -54,7 +89,12 @@ fn strict<T: DeserializeOwned>(spec: &serde_json::Value) -> Result<T, String> {
         return Err("spec is required".to_string());
     }
     let mut unknown = Vec::new();
-    let mut note = |path: serde_ignored::Path<'_>| unknown.push(format!("spec.{path}"));
+    // `?` is serde_ignored's step into an optional field: not part of
+    // the field's name as written.
+    let mut note = |path: serde_ignored::Path<'_>| {
+        let path = path.to_string().replace(".?", "");
+        unknown.push(format!("spec.{path}"));
+    };
     let parsed: Result<T, _> =
         serde_path_to_error::deserialize(serde_ignored::Deserializer::new(spec, &mut note));
     let parsed = parsed.map_err(|e| match e.path().to_string().as_str() {
