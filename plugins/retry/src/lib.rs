@@ -120,6 +120,20 @@ impl Plugin for Retry {
         Hooks::REQUEST | Hooks::RESPONSE
     }
 
+    /// Routes that only set a deadline (a ServiceProfile's timeout: no
+    /// `retryOn`, or a limit of 0) retry nothing: no response needs looking
+    /// at.
+    fn configured_hooks(&self) -> Hooks {
+        let retries = self
+            .routes
+            .iter()
+            .any(|route| route.limit > 0 && route.retry_on != RetryOn::default());
+        match retries {
+            true => Hooks::REQUEST | Hooks::RESPONSE,
+            false => Hooks::REQUEST,
+        }
+    }
+
     fn on_request(&self, req: &Request) -> RequestAction {
         let facts = LazyRequest::new(req);
         let Some(index) = route::find(&self.routes, &facts) else {

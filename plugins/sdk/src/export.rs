@@ -25,7 +25,10 @@ impl<P: Plugin> Slot<P> {
         // nothing else can run meanwhile, but a failed init must leave the
         // slot empty rather than holding a plugin from an older config.
         let plugin = P::init(config);
-        let hooks = plugin.as_ref().map(|_| P::hooks()).map_err(Clone::clone);
+        let hooks = plugin
+            .as_ref()
+            .map(|plugin| plugin.configured_hooks() & P::hooks())
+            .map_err(Clone::clone);
         *self.0.borrow_mut() = plugin.ok();
         hooks
     }
@@ -166,6 +169,41 @@ mod tests {
         assert_eq!(
             slot.on_connection(&ssh_connection()),
             ConnectionAction::Deny
+        );
+    }
+
+    /// Looks at responses only when configured to.
+    struct Watcher {
+        responses: bool,
+    }
+
+    impl Plugin for Watcher {
+        fn init(config: &str) -> Result<Self, String> {
+            Ok(Watcher {
+                responses: config == "responses",
+            })
+        }
+
+        fn hooks() -> Hooks {
+            Hooks::REQUEST | Hooks::RESPONSE
+        }
+
+        fn configured_hooks(&self) -> Hooks {
+            match self.responses {
+                true => Hooks::REQUEST | Hooks::RESPONSE | Hooks::CONNECTION,
+                false => Hooks::REQUEST,
+            }
+        }
+    }
+
+    #[test]
+    fn a_configuration_leaves_out_hooks_it_makes_no_ops() {
+        let slot = Slot::<Watcher>::new();
+        assert_eq!(slot.init(""), Ok(Hooks::REQUEST));
+        assert_eq!(
+            slot.init("responses"),
+            Ok(Hooks::REQUEST | Hooks::RESPONSE),
+            "never more than the plugin implements"
         );
     }
 

@@ -10,7 +10,7 @@ use crate::{
 /// the type.
 ///
 /// The proxy creates the plugin once per instance with [`Plugin::init`] and
-/// then calls only the hooks named by [`Plugin::hooks`]. Hooks take `&self`:
+/// then calls only the hooks named by [`Plugin::configured_hooks`]. Hooks take `&self`:
 /// keep mutable state in a `Cell`/`RefCell` (an instance runs one call at a
 /// time) or in [`shared`](crate::shared) when it must hold across instances.
 pub trait Plugin: 'static {
@@ -24,6 +24,16 @@ pub trait Plugin: 'static {
     fn hooks() -> Hooks
     where
         Self: Sized;
+
+    /// The hooks this instance's configuration needs: all of
+    /// [`Plugin::hooks`] unless a configuration makes some of them no-ops
+    /// (a split with no routes), which the proxy then never enters.
+    fn configured_hooks(&self) -> Hooks
+    where
+        Self: Sized,
+    {
+        Self::hooks()
+    }
 
     /// A new connection, once its protocol is known and before anything goes
     /// upstream: authorization of opaque TCP happens here.

@@ -66,6 +66,14 @@ impl Plugin for Split {
         Hooks::REQUEST
     }
 
+    /// With no routes every request goes where its authority says.
+    fn configured_hooks(&self) -> Hooks {
+        match self.routes.is_empty() {
+            true => Hooks::empty(),
+            false => Hooks::REQUEST,
+        }
+    }
+
     fn on_request(&self, req: &Request) -> RequestAction {
         let view = LazyRequest::new(req);
         let Some((route_index, route)) = route::select(&self.routes, &view) else {

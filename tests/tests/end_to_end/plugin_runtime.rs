@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use weft_plugins::{
-    ChainSpec, Completion, Direction, LoadError, PluginChain, RequestOutcome, RequestView,
+    ChainSpec, Completion, Direction, Hooks, LoadError, PluginChain, RequestOutcome, RequestView,
     ResponseOutcome, Runtime,
 };
 use weft_tests::plugins;
@@ -157,6 +157,39 @@ fn an_init_that_never_returns_is_refused_at_load() {
     };
     assert_eq!(failure.reason, "did not start within 2000 ms");
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn hooks_a_configuration_makes_no_ops_are_never_entered() {
+    let runtime = Runtime::new().unwrap();
+    let no_routes = serde_json::json!({"config": {}});
+    let split = chain(
+        &runtime,
+        serde_json::json!([plugin("split", "split", no_routes)]),
+    );
+    assert!(!split.unwrap().wants(Hooks::REQUEST));
+
+    // A ServiceProfile's timeout: a deadline, no retries.
+    let deadline = serde_json::json!({"config": {"routes": [
+        {"name": "slow", "retryOn": [], "limit": 0, "timeoutMs": 500},
+    ]}});
+    let retry = chain(
+        &runtime,
+        serde_json::json!([plugin("retry", "retry", deadline)]),
+    )
+    .unwrap();
+    assert!(retry.wants(Hooks::REQUEST));
+    assert!(!retry.wants(Hooks::RESPONSE));
+    let (view, _) = retry.on_request(request("/"));
+    assert_eq!(view.timeout, Some(Duration::from_millis(500)));
+
+    let retries = serde_json::json!({"config": {"routes": [{"name": "all", "retryOn": ["5xx"]}]}});
+    let retry = chain(
+        &runtime,
+        serde_json::json!([plugin("retry", "retry", retries)]),
+    )
+    .unwrap();
+    assert!(retry.wants(Hooks::RESPONSE));
 }
 
 #[test]
