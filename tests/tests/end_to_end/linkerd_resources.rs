@@ -3,7 +3,9 @@
 //! retries and another does not, and an SMI TrafficSplit of 900m/100m
 //! lands near its weights. The client names no plugins: the controller
 //! compiles `split`, `retry` and `metrics` into its chain from the
-//! shipped plugins in `weft-system`.
+//! shipped plugins in `weft-system`. A Server and its ServerAuthorization
+//! compile into the server's `authz`: the service account they name is
+//! admitted over mTLS, a plaintext client gets 403.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,7 +15,7 @@ use weft_tests::demo::{Demo, RunningDemo};
 use weft_tests::http1::Connection;
 use weft_tests::mesh::Mesh;
 use weft_tests::proxy::RunningProxy;
-use weft_tests::{closed_port, eventually, plugins};
+use weft_tests::{closed_port, eventually, http1, plugins};
 
 const BOOKS: &str = "books.demo.svc.cluster.local:8081";
 
@@ -183,4 +185,107 @@ async fn a_traffic_split_of_900m_and_100m_lands_near_its_weights() {
         v2 * 100.0
     );
     assert_eq!(served.len(), 2, "{served:?}");
+}
+
+/// Pods `demo/backend` (service account `backend`, behind Service
+/// `backend`) and `demo/load` (service account `load`), their sidecars
+/// receiving on the ports given, and the authz plugin in `weft-system`.
+fn policy_mesh(backend_inbound: u16, load_inbound: u16) -> String {
+    let mut text = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n---\n\
+         apiVersion: v1\nkind: Namespace\nmetadata:\n  name: weft-system\n---\n\
+         apiVersion: weft.io/v1alpha1\nkind: WasmPlugin\nmetadata:\n  name: authz\n  \
+         namespace: weft-system\nspec:\n  url: file://{}\n  phase: AUTHZ\n  \
+         directions: [inbound]\n",
+        plugins::component("authz").display()
+    );
+    for (pod, inbound) in [("backend", backend_inbound), ("load", load_inbound)] {
+        text += &format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: {pod}\n  namespace: demo\n  \
+             labels:\n    app: {pod}\nspec:\n  serviceAccountName: {pod}\n  containers:\n  \
+             - name: {pod}\n    image: {pod}\n  - name: weft-proxy\n    image: weft-proxy\n    \
+             ports:\n    - name: weft-inbound\n      containerPort: {inbound}\n\
+             status:\n  phase: Running\n  podIP: 127.0.0.1\n  podIPs: [{{ip: 127.0.0.1}}]\n"
+        );
+    }
+    text + &format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: backend\n  namespace: demo\n\
+         spec:\n  selector:\n    app: backend\n  ports:\n  - name: http\n    port: 8081\n\
+         ---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  \
+         name: backend\n  namespace: demo\n  labels:\n    kubernetes.io/service-name: backend\n\
+         addressType: IPv4\nports:\n- name: http\n  port: {backend_inbound}\nendpoints:\n\
+         - addresses: [127.0.0.1]\n  conditions:\n    ready: true\n  targetRef:\n    \
+         kind: Pod\n    namespace: demo\n    name: backend\n"
+    )
+}
+
+#[tokio::test]
+async fn a_server_authorization_admits_its_service_account_and_403s_plaintext() {
+    let app = Demo::http("backend").spawn().await;
+    let mesh = Mesh::new("server-authorization");
+    // As Linkerd's documentation writes them: backend's port, for load only.
+    let policy = format!(
+        "apiVersion: policy.linkerd.io/v1beta1\nkind: Server\nmetadata:\n  name: backend-http\n  \
+         namespace: demo\nspec:\n  podSelector:\n    matchLabels:\n      app: backend\n  \
+         port: {}\n  proxyProtocol: HTTP/1\n---\n\
+         apiVersion: policy.linkerd.io/v1beta1\nkind: ServerAuthorization\nmetadata:\n  \
+         name: backend-http\n  namespace: demo\nspec:\n  server:\n    name: backend-http\n  \
+         client:\n    meshTLS:\n      serviceAccounts:\n      - name: load\n",
+        app.addr.port()
+    );
+    mesh.write(
+        "workloads.yaml",
+        &policy_mesh(closed_port().port(), closed_port().port()),
+    );
+    mesh.write("policy.yaml", &policy);
+    let controller = mesh.controller().await;
+    let sidecar = |workload: &str, account: &str, app| {
+        let proxy = weft_tests::Proxy::new()
+            .env("WEFT_PROXY_CONTROLLER_ADDR", &controller.url())
+            .env("WEFT_PROXY_WORKLOAD", workload)
+            .env(
+                "WEFT_PROXY_PLUGIN_CACHE_DIR",
+                mesh.cache().to_str().unwrap(),
+            )
+            .inbound_app(app);
+        controller.with_identity(proxy, workload, account).spawn()
+    };
+    let backend = sidecar("demo/backend", "backend", app.addr).await;
+    let load = sidecar("demo/load", "load", closed_port()).await;
+    // The controller learns where each sidecar receives, so load's requests
+    // to the Service reach backend's sidecar over mTLS as load.
+    mesh.write(
+        "workloads.yaml",
+        &policy_mesh(backend.inbound.port(), load.inbound.port()),
+    );
+
+    // backend's chain is in before its sidecar is ready: the compiled authz
+    // denies a client without load's identity.
+    let plaintext = http1::get(backend.inbound, "backend", "/").await;
+    assert_eq!(plaintext.status, 403, "{}", plaintext.text());
+    assert_eq!(plaintext.header("x-weft-proxy-error"), Some("unauthorized"));
+    assert!(
+        plaintext.text().contains("default:deny"),
+        "{}",
+        plaintext.text()
+    );
+
+    eventually("load's meshed request is admitted", || async {
+        let rsp = http1::get(load.outbound, "backend.demo.svc.cluster.local:8081", "/").await;
+        match (rsp.status.as_u16(), rsp.header("x-demo-name")) {
+            (200, Some("backend")) => Ok(()),
+            (status, _) => Err(format!("{status}: {}", rsp.text())),
+        }
+    })
+    .await;
+    let rule = format!("serverauthorization/backend-http:{}", app.addr.port());
+    let metrics = backend.metrics().await;
+    let counted = |family| metrics.sum(family, &[("authz_name", rule.as_str())]);
+    assert!(
+        counted("inbound_http_authz_allow_total") >= 1.0,
+        "{}",
+        metrics.text
+    );
+    let denied = metrics.sum("inbound_http_authz_deny_total", &[("authz_name", "deny")]);
+    assert_eq!(denied, 1.0, "the plaintext request");
 }
