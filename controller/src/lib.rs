@@ -8,6 +8,7 @@
 pub mod api;
 pub mod check;
 pub mod crd;
+pub mod dashboard;
 pub mod destination;
 pub mod fetch;
 mod file_changes;

@@ -246,7 +246,7 @@ fn main() -> anyhow::Result<()> {
             };
             let (identity, tap) = start_identity(&args, state.clone()).await?;
             start_webhook(&args, inject_settings, state.clone()).await?;
-            start_stats(&args.stats, state.clone()).await?;
+            start_stats(&args.stats, state.clone(), tap.clone()).await?;
             tokio::select! {
                 served = serve(&args, state, tap) => served,
                 served = identity => served,
@@ -390,9 +390,14 @@ async fn start_webhook(
     Ok(())
 }
 
-/// Binds and serves the stats API on its own task, from a Prometheus or
-/// from the proxies the controller scrapes itself.
-async fn start_stats(args: &StatsArgs, state: watch::Receiver<Arc<State>>) -> anyhow::Result<()> {
+/// Binds and serves the stats API and the dashboard on their own task, from
+/// a Prometheus or from the proxies the controller scrapes itself; the
+/// dashboard's live tap goes through `tap`.
+async fn start_stats(
+    args: &StatsArgs,
+    state: watch::Receiver<Arc<State>>,
+    tap: TapRelayApi,
+) -> anyhow::Result<()> {
     let source: Arc<dyn MetricsSource> = match &args.prometheus_url {
         Some(url) => Arc::new(Prometheus::new(url)?),
         None => Arc::new(Embedded::start(
@@ -406,7 +411,7 @@ async fn start_stats(args: &StatsArgs, state: watch::Receiver<Arc<State>>) -> an
         .with_context(|| format!("binding {}", args.stats_listen))?;
     let from = args.prometheus_url.as_deref().unwrap_or("the proxies");
     tracing::info!(stats_addr = %listener.local_addr()?, %from, "serving the stats API");
-    tokio::spawn(StatsApi::new(source, state).serve(listener));
+    tokio::spawn(StatsApi::new(source, state).with_tap(tap).serve(listener));
     Ok(())
 }
 

@@ -100,6 +100,9 @@ enum Command {
     Edges(weft_controller::stats::cli::EdgesArgs),
     /// Per-route success, requests per second, latency, retries and splits.
     Routes(weft_controller::stats::cli::RoutesArgs),
+    /// Prints the URL of the dashboard the controller serves (`--open`
+    /// opens it): workloads' golden metrics, edges, live tap and plugins.
+    Dashboard(weft_controller::dashboard::cli::DashboardArgs),
     /// Writes, builds and tests filters in Rust, Python or JavaScript:
     /// `weft plugin new NAME --lang python`, `weft plugin build`, `weft
     /// plugin test` (on the proxy's plugin runtime, no proxy needed).
@@ -119,6 +122,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Stat(args) => return weft_controller::stats::cli::run_stat(args).await,
         Command::Edges(args) => return weft_controller::stats::cli::run_edges(args).await,
         Command::Routes(args) => return weft_controller::stats::cli::run_routes(args).await,
+        Command::Dashboard(args) => return weft_controller::dashboard::cli::run(args).await,
         Command::Plugin(args) => return weft_controller::plugin_dev::run(args),
         _ => {}
     }
@@ -170,6 +174,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         | Command::Stat(_)
         | Command::Edges(_)
         | Command::Routes(_)
+        | Command::Dashboard(_)
         | Command::Plugin(_) => {
             unreachable!("answered without a controller")
         }

@@ -4,18 +4,27 @@
 //!   → `{"rows": [StatRow…]}`
 //! - `GET /api/v1/edges?kind=deploy[&namespace=NS][&window=1m]` → `{"edges": [Edge…]}`
 //! - `GET /api/v1/routes?target=svc/N&namespace=NS[&window=1m]` → `{"routes": [RouteRow…]}`
+//! - `GET /api/v1/workloads[?namespace=NS]` → `{"workloads": […], "plugins": […]}`:
+//!   each pod's plugin chain and every WasmPlugin's verdict
+//! - `GET /api/v1/tap?resource=deploy/N&namespace=NS[&path=][&method=][&authority=][&status=500-599][&max_rps=10][&limit=100]`
+//!   → server-sent events, one per tap event (`crate::dashboard::tap`)
+//! - `GET /`: the dashboard (`crate::dashboard`)
 //!
 //! A bad parameter is a 400 and a source that cannot answer a 502, each
 //! with `{"error": "…"}`. Without `namespace`, `stat` and `edges` cover every
-//! namespace and `routes` reads `default`.
+//! namespace and `routes` reads `default`. Requests whose `Host` is a name
+//! other than `localhost` are refused (403), so that no web page can read
+//! the mesh's figures or tap it through a browser on this machine.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -27,8 +36,10 @@ use super::{
     EdgesQuery, MetricsSource, Resource, ResourceKind, RoutesQuery, StatQuery, edges, parse_window,
     routes, stat,
 };
+use crate::dashboard;
 use crate::index::PodSummary;
 use crate::state::State;
+use crate::tap::TapRelayApi;
 
 /// The window when a request names none, as Linkerd's.
 pub const DEFAULT_WINDOW: &str = "1m";
@@ -37,11 +48,26 @@ pub const DEFAULT_WINDOW: &str = "1m";
 pub struct StatsApi {
     source: Arc<dyn MetricsSource>,
     state: watch::Receiver<Arc<State>>,
+    /// Serves `/api/v1/tap`; without it the dashboard has no live tap.
+    tap: Option<TapRelayApi>,
 }
+
+/// A response body: JSON or a page in one piece, or a stream of events.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 impl StatsApi {
     pub fn new(source: Arc<dyn MetricsSource>, state: watch::Receiver<Arc<State>>) -> Self {
-        StatsApi { source, state }
+        StatsApi {
+            source,
+            state,
+            tap: None,
+        }
+    }
+
+    /// Serves the tap relay's streams at `/api/v1/tap` too.
+    pub fn with_tap(mut self, tap: TapRelayApi) -> Self {
+        self.tap = Some(tap);
+        self
     }
 
     /// Serves connections from `listener` until the process ends.
@@ -66,15 +92,29 @@ impl StatsApi {
         }
     }
 
-    pub async fn respond<B>(&self, request: Request<B>) -> Response<Full<Bytes>> {
+    pub async fn respond<B>(&self, request: Request<B>) -> Response<Body> {
         if request.method() != Method::GET {
             return error(StatusCode::METHOD_NOT_ALLOWED, "only GET".into());
         }
+        let host = match request.headers().get(http::header::HOST) {
+            Some(host) => host.to_str().ok(),
+            None => request.uri().authority().map(|a| a.as_str()),
+        };
+        if !dashboard::local_host(host) {
+            let message = "this API answers only to localhost or an IP address as the Host";
+            return error(StatusCode::FORBIDDEN, message.into());
+        }
+        let path = request.uri().path();
+        if let Some((content_type, body)) = dashboard::asset(path) {
+            return page(content_type, body);
+        }
         let params = params(request.uri().query().unwrap_or(""));
-        let answer = match request.uri().path() {
+        let answer = match path {
             "/api/v1/stat" => self.stat(&params).await,
             "/api/v1/edges" => self.edges(&params).await,
             "/api/v1/routes" => self.routes(&params).await,
+            "/api/v1/workloads" => Ok(self.workloads(&params)),
+            "/api/v1/tap" => return self.tap(&params).await,
             _ => Err((StatusCode::NOT_FOUND, "not found".into())),
         };
         match answer {
@@ -98,6 +138,33 @@ impl StatsApi {
             .await
             .map_err(unanswered)?;
         Ok(serde_json::json!({ "edges": edges }))
+    }
+
+    fn workloads(&self, params: &Params) -> serde_json::Value {
+        let state = self.state.borrow().clone();
+        dashboard::workloads(&state, param(params, "namespace").unwrap_or(""))
+    }
+
+    async fn tap(&self, params: &Params) -> Response<Body> {
+        let Some(relay) = &self.tap else {
+            let message = "this controller has no tap relay";
+            return error(StatusCode::NOT_FOUND, message.into());
+        };
+        let request = match dashboard::tap::request(params) {
+            Ok(request) => request,
+            Err(message) => return error(StatusCode::BAD_REQUEST, message),
+        };
+        match dashboard::tap::open(relay, request).await {
+            Ok(events) => {
+                let frames = events.map(|chunk| Ok(hyper::body::Frame::data(chunk)));
+                Response::builder()
+                    .header(http::header::CONTENT_TYPE, "text/event-stream")
+                    .header(http::header::CACHE_CONTROL, "no-store")
+                    .body(StreamBody::new(frames).boxed_unsync())
+                    .expect("a valid response")
+            }
+            Err((status, message)) => error(status, message),
+        }
     }
 
     async fn routes(&self, params: &Params) -> Answer {
@@ -171,15 +238,27 @@ fn unanswered(error: super::SourceError) -> (StatusCode, String) {
     (StatusCode::BAD_GATEWAY, error.to_string())
 }
 
-fn json(status: StatusCode, body: impl Serialize) -> Response<Full<Bytes>> {
+fn json(status: StatusCode, body: impl Serialize) -> Response<Body> {
     let body = serde_json::to_vec(&body).expect("JSON of plain values");
     Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))
+        .body(Full::new(Bytes::from(body)).boxed_unsync())
         .expect("a valid response")
 }
 
-fn error(status: StatusCode, message: String) -> Response<Full<Bytes>> {
+fn page(content_type: &'static str, body: &'static str) -> Response<Body> {
+    Response::builder()
+        .header(http::header::CONTENT_TYPE, content_type)
+        // The page reads the API from its own origin only.
+        .header(
+            http::header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'",
+        )
+        .body(Full::new(Bytes::from_static(body.as_bytes())).boxed_unsync())
+        .expect("a valid response")
+}
+
+fn error(status: StatusCode, message: String) -> Response<Body> {
     json(status, serde_json::json!({ "error": message }))
 }

@@ -14,7 +14,7 @@ use weft_api::tap::tap_event::Event;
 use weft_api::tap::tap_relay_client::TapRelayClient;
 use weft_api::tap::{Match, TapEvent, TapRequest};
 
-pub use render::Format;
+pub use render::{Format, json};
 pub use top::{TopArgs, top};
 
 /// Which requests, of which resource.
