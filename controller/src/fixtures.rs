@@ -57,8 +57,21 @@ pub fn listed() -> Vec<Event> {
         Event::Reset(Objects::WasmPlugins(plugins())),
         Event::Reset(Objects::Services(Vec::new())),
         Event::Reset(Objects::EndpointSlices(Vec::new())),
-        Event::Reset(Objects::Pods(pods())),
     ]
+    .into_iter()
+    .chain(policy_listed())
+    .chain([Event::Reset(Objects::Pods(pods()))])
+    .collect()
+}
+
+/// Linkerd's policy kinds, none of them in the fixture cluster: each
+/// listed empty, as a watch whose CRD is missing reports it.
+pub fn policy_listed() -> Vec<Event> {
+    crate::linkerd::TrafficKind::ALL
+        .into_iter()
+        .filter(|kind| kind.is_policy())
+        .map(|kind| Event::Reset(Objects::Traffic(kind, Vec::new())))
+        .collect()
 }
 
 pub fn cluster() -> Index {

@@ -34,7 +34,7 @@ pub use events::{Translator, Watched};
 pub use status::status_update;
 
 use crate::fetch::Fetcher;
-use crate::index::{Event, ROOT_NAMESPACE};
+use crate::index::{Event, Objects, ROOT_NAMESPACE};
 use crate::linkerd::{TrafficKind, TrafficObject};
 use crate::resources::WasmPlugin;
 use crate::state::{State, follow_events};
@@ -104,17 +104,24 @@ pub async fn follow_cluster(
     ));
     // Linkerd's and the Gateway API's traffic resources, when their CRDs
     // are installed: a missing one only logs, and never holds a state back.
+    // The first state waits for Linkerd's policy kinds, so pods never run
+    // without the authorization their Servers give them; a policy kind
+    // whose CRD is missing has none, and says so.
     for kind in TrafficKind::ALL {
         let gvk = GroupVersionKind::gvk(kind.group(), kind.watched_version(), kind.kind());
         let resource = ApiResource::from_gvk_with_plural(&gvk, kind.plural());
         let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
         let watch = watcher(api, watcher::Config::default())
             .try_filter_map(move |event| std::future::ready(Ok(traffic_event(kind, event))));
+        let missing = kind
+            .is_policy()
+            .then(|| Event::Reset(Objects::Traffic(kind, Vec::new())));
         tokio::spawn(forward_with(
             kind.to_string(),
             Translator::<TrafficObject>::new(kind),
             watch,
             events.clone(),
+            missing,
         ));
     }
     drop(events);
@@ -138,15 +145,19 @@ async fn forward<K>(
         Translator::default(),
         watch,
         events,
+        None,
     )
     .await;
 }
 
+/// Forwards `watch`'s events; `missing` is sent when the kind's API is not
+/// there (its CRD is not installed), each time its list fails for that.
 async fn forward_with<K: Watched>(
     kind: String,
     mut translator: Translator<K>,
     watch: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
     events: mpsc::Sender<Event>,
+    missing: Option<Event>,
 ) {
     let mut watch = pin!(watch.default_backoff());
     while let Some(event) = watch.next().await {
@@ -157,9 +168,21 @@ async fn forward_with<K: Watched>(
                 }
             }
             Ok(None) => {}
-            Err(error) => tracing::warn!(%kind, %error, "watch failed; retrying"),
+            Err(error) => {
+                tracing::warn!(%kind, %error, "watch failed; retrying");
+                if let Some(event) = missing.clone().filter(|_| is_not_installed(&error))
+                    && events.send(event).await.is_err()
+                {
+                    return;
+                }
+            }
         }
     }
+}
+
+/// Whether a watch failed because its kind is not served at all.
+fn is_not_installed(error: &watcher::Error) -> bool {
+    matches!(error, watcher::Error::InitialListFailed(kube::Error::Api(status)) if status.is_not_found())
 }
 
 async fn write_statuses(

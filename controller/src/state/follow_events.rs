@@ -6,6 +6,7 @@
 //! known but whose WasmPlugins are not yet would strip proxies' chains, and
 //! one whose Services are not would tell proxies they do not exist.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use weft_plugins::Runtime;
 use super::State;
 use crate::fetch::Fetcher;
 use crate::index::{Event, Index, Objects};
+use crate::linkerd::TrafficKind;
 
 /// The least time between two builds, and the longest an event waits.
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -109,6 +111,10 @@ struct Listed {
     plugins: bool,
     services: bool,
     slices: bool,
+    /// Linkerd's policy kinds listed, or reported missing (their CRD is
+    /// not installed): a first state without a Server would run its pods
+    /// with less authorization than they were given.
+    policy: BTreeSet<TrafficKind>,
 }
 
 impl Listed {
@@ -119,15 +125,26 @@ impl Listed {
             Event::Reset(Objects::WasmPlugins(_)) => self.plugins = true,
             Event::Reset(Objects::Services(_)) => self.services = true,
             Event::Reset(Objects::EndpointSlices(_)) => self.slices = true,
-            // Optional kinds: their CRDs may not be installed, so they
-            // never hold a state back.
+            Event::Reset(Objects::Traffic(kind, _)) if kind.is_policy() => {
+                self.policy.insert(*kind);
+            }
+            // Traffic kinds only add routes: their CRDs may not be
+            // installed, so they never hold a state back.
             Event::Reset(Objects::Traffic(..)) => {}
             Event::Applied(_) | Event::Deleted(_) => {}
         }
     }
 
     fn all(&self) -> bool {
-        self.namespaces && self.pods && self.plugins && self.services && self.slices
+        self.namespaces
+            && self.pods
+            && self.plugins
+            && self.services
+            && self.slices
+            && TrafficKind::ALL
+                .iter()
+                .filter(|kind| kind.is_policy())
+                .all(|kind| self.policy.contains(kind))
     }
 }
 

@@ -77,6 +77,24 @@ async fn nothing_is_published_until_every_kind_is_listed() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_first_state_waits_for_linkerds_policy_kinds() {
+    let mut follower = follow();
+    let policy = fixtures::policy_listed();
+    let rest: Vec<Event> = listed()
+        .into_iter()
+        .filter(|event| !policy.contains(event))
+        .collect();
+    follower.send(rest).await;
+    assert!(
+        !follower.published_within_a_second().await,
+        "pods without their Servers would run with less authorization"
+    );
+    follower.send(policy).await;
+    let state = follower.next().await;
+    assert_eq!(state.index.workloads().count(), 4);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_burst_of_events_is_built_once_after_the_debounce() {
     let mut follower = follow();
     follower.send(listed()).await;
