@@ -7,6 +7,7 @@
 //! knows how to ask for a certificate and how to use one.
 
 mod credentials;
+mod followed;
 mod name;
 mod tls;
 mod trust;
@@ -14,6 +15,7 @@ mod trust;
 pub use credentials::{
     CertificateRequest, Credentials, CredentialsError, SignedCertificate, refresh_after,
 };
+pub use followed::{Anchors, FollowedAnchors};
 pub use name::{NameError, ServiceAccount, TrustDomain};
 pub use tls::{TlsError, client_config, peer_identity, server_config};
 pub use trust::{TrustAnchors, TrustError};

@@ -2,17 +2,17 @@
 //! the mesh's anchors. A server presents the current credentials and asks
 //! for (but does not demand) a client certificate; a client verifies the
 //! server against the identity it expects and presents its own when it has
-//! one.
+//! one. Built on [`FollowedAnchors`], a configuration trusts replaced
+//! anchors from its next handshake on.
 
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::CertificateDer;
-use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, ServerConfig};
 use x509_parser::extensions::GeneralName;
 
-use crate::{Credentials, TrustAnchors};
+use crate::{Anchors, Credentials};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -26,14 +26,11 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
 
 pub fn server_config(
     credentials: Credentials,
-    anchors: &TrustAnchors,
+    anchors: &impl Anchors,
     alpn: &[&[u8]],
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let config = |e: &dyn std::fmt::Display| TlsError::Config(e.to_string());
-    let clients = WebPkiClientVerifier::builder_with_provider(anchors.roots(), provider())
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| config(&e))?;
+    let clients = anchors.followed()?.client_verifier();
     let mut server = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| config(&e))?
@@ -47,13 +44,16 @@ pub fn server_config(
 /// identity is the `ServerName` given to each connection.
 pub fn client_config(
     credentials: Option<Credentials>,
-    anchors: &TrustAnchors,
+    anchors: &impl Anchors,
     alpn: &[&[u8]],
 ) -> Result<Arc<ClientConfig>, TlsError> {
+    // "Dangerous" only in name: the verifier is webpki's over the anchors
+    // current at each handshake.
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_root_certificates(anchors.roots());
+        .dangerous()
+        .with_custom_certificate_verifier(anchors.followed()?.server_verifier());
     let mut client = match credentials {
         Some(credentials) => builder.with_client_cert_resolver(Arc::new(credentials)),
         None => builder.with_no_client_auth(),

@@ -292,7 +292,7 @@ async fn start_identity(
         _ => Issuer::local(trust.clone(), &id.state_dir.join("identity"), lifetimes)?,
     };
     tracing::info!(trust_anchors = %files.trust_anchors.display(), "identity issuer loaded");
-    let issuer = SharedIssuer::new(issuer);
+    let issuer = SharedIssuer::new(issuer)?;
     tokio::spawn(
         issuer
             .clone()
@@ -303,7 +303,7 @@ async fn start_identity(
     let own = ServiceAccount::new(weft_controller::index::ROOT_NAMESPACE, CONTROLLER_ACCOUNT)?;
     tokio::spawn(keep_certified(issuer.clone(), own, credentials.clone()));
     let tls =
-        weft_identity::server_config(credentials.clone(), issuer.current().anchors(), &[b"h2"])?;
+        weft_identity::server_config(credentials.clone(), issuer.anchors(), &[b"h2"])?;
     let tap = TapRelayApi::new(state.clone(), credentials, issuer.clone(), trust.clone());
 
     let tokens = if args.kubernetes {

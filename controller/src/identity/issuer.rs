@@ -67,6 +67,8 @@ pub enum IssuerError {
     },
     #[error("trust anchors: {0}")]
     Anchors(#[from] TrustError),
+    #[error("trust anchors cannot be used for TLS: {0}")]
+    Tls(#[from] weft_identity::TlsError),
     #[error("the issuer certificate cannot be used: {0}")]
     Certificate(String),
     #[error("the issuer key cannot be used: {0}")]

@@ -9,25 +9,50 @@ use std::time::{Duration, SystemTime};
 use tonic::{Request, Response, Status};
 use weft_api::identity::identity_server::{Identity, IdentityServer};
 use weft_api::identity::{CertifyRequest, CertifyResponse};
-use weft_identity::{Credentials, ServiceAccount, refresh_after};
+use weft_identity::{Credentials, FollowedAnchors, ServiceAccount, TlsError, refresh_after};
 
-use super::{CertifyError, Issuer, IssuerFiles, Lifetimes, TokenError, TokenVerifier};
+use super::{CertifyError, Issuer, IssuerError, IssuerFiles, Lifetimes, TokenError, TokenVerifier};
 
-/// The issuer in use; a reload swaps it whole.
+/// The issuer in use; a reload swaps it whole, and its anchors become
+/// those the controller's own TLS trusts.
 #[derive(Clone)]
-pub struct SharedIssuer(Arc<RwLock<Arc<Issuer>>>);
+pub struct SharedIssuer {
+    issuer: Arc<RwLock<Arc<Issuer>>>,
+    anchors: FollowedAnchors,
+}
 
 impl SharedIssuer {
-    pub fn new(issuer: Issuer) -> Self {
-        Self(Arc::new(RwLock::new(Arc::new(issuer))))
+    pub fn new(issuer: Issuer) -> Result<Self, TlsError> {
+        Ok(Self {
+            anchors: FollowedAnchors::new(issuer.anchors().clone())?,
+            issuer: Arc::new(RwLock::new(Arc::new(issuer))),
+        })
     }
 
     pub fn current(&self) -> Arc<Issuer> {
-        self.0.read().expect("issuer lock").clone()
+        self.issuer.read().expect("issuer lock").clone()
     }
 
-    fn replace(&self, issuer: Issuer) {
-        *self.0.write().expect("issuer lock") = Arc::new(issuer);
+    /// The anchors of the issuer in use, followed across reloads: TLS
+    /// configurations built on them trust a reloaded bundle at once.
+    pub fn anchors(&self) -> &FollowedAnchors {
+        &self.anchors
+    }
+
+    fn replace(&self, issuer: Issuer) -> Result<(), TlsError> {
+        self.anchors.replace(issuer.anchors().clone())?;
+        *self.issuer.write().expect("issuer lock") = Arc::new(issuer);
+        Ok(())
+    }
+
+    /// Loads the issuer from `files` again and swaps it in whole, once it
+    /// passed every check `Issuer::load` makes (a CA, chained to one of the
+    /// anchors, matching its key, not expired); otherwise the current one
+    /// stays.
+    pub fn reload(&self, files: &IssuerFiles, lifetimes: Lifetimes) -> Result<(), IssuerError> {
+        let trust = self.current().trust_domain().clone();
+        let issuer = Issuer::load(trust, files, lifetimes)?;
+        Ok(self.replace(issuer)?)
     }
 
     /// Reads the issuer's files again every `every`, replacing the issuer
@@ -35,16 +60,10 @@ impl SharedIssuer {
     /// the old issuer keeps signing.
     pub async fn follow(self, files: IssuerFiles, lifetimes: Lifetimes, every: Duration) {
         let paths = [&files.trust_anchors, &files.certificate, &files.key].map(Clone::clone);
-        crate::file_changes::on_change(paths, every, || {
-            let trust = self.current().trust_domain().clone();
-            match Issuer::load(trust, &files, lifetimes) {
-                Ok(issuer) => {
-                    tracing::info!("identity issuer reloaded");
-                    self.replace(issuer);
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "identity issuer not reloaded; the old one keeps signing")
-                }
+        crate::file_changes::on_change(paths, every, || match self.reload(&files, lifetimes) {
+            Ok(()) => tracing::info!("identity issuer reloaded"),
+            Err(error) => {
+                tracing::warn!(%error, "identity issuer not reloaded; the old one keeps signing")
             }
         })
         .await
@@ -144,3 +163,6 @@ fn certify_status(error: CertifyError) -> Status {
         _ => Status::invalid_argument(error.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests;

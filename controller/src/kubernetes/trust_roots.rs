@@ -3,9 +3,9 @@
 //! pod's namespace (a ConfigMap volume cannot name another namespace), so
 //! the controller keeps one, labelled as its own, in each namespace that
 //! has injected pods, and rewrites them all when the anchors change (the
-//! kubelet refreshes the mounted file; a proxy reads it at start, so pods
-//! restarted after a rotation trust the new anchors). The control plane's
-//! own copy is the chart's.
+//! kubelet refreshes the mounted file, which a proxy reads again every 5 s,
+//! so a rotation needs no restart). The control plane's own copy is the
+//! chart's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -3,7 +3,9 @@
 //! identity service (proved with the workload's token), renewed at 70 % of
 //! its lifetime. The proxy is not ready before its first certificate; a
 //! failed renewal is retried with backoff while the current certificate
-//! keeps serving.
+//! keeps serving. The trust anchors file is read again every
+//! [`ANCHORS_CHECKED_EVERY`]: a bundle that loads replaces the anchors every
+//! TLS configuration of the proxy trusts, from its next handshake on.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicI64;
@@ -15,11 +17,15 @@ use rustls::pki_types::ServerName;
 use weft_api::identity::CertifyRequest;
 use weft_api::identity::identity_client::IdentityClient;
 use weft_identity::{
-    CertificateRequest, Credentials, SignedCertificate, TrustAnchors, TrustDomain, refresh_after,
+    CertificateRequest, Credentials, FollowedAnchors, SignedCertificate, TrustAnchors, TrustDomain,
+    refresh_after,
 };
 
 use crate::config::IdentityConfig;
 use crate::control_plane::ControlPlane;
+
+/// How often the trust anchors file is read again.
+const ANCHORS_CHECKED_EVERY: Duration = Duration::from_secs(5);
 
 /// What the rest of the proxy uses: its name, its current certificate and
 /// the anchors its peers chain to.
@@ -27,12 +33,13 @@ use crate::control_plane::ControlPlane;
 pub struct Identity {
     pub name: String,
     pub credentials: Credentials,
-    pub anchors: TrustAnchors,
+    pub anchors: FollowedAnchors,
 }
 
 /// Obtains and renews the certificate.
 pub struct Certifier {
     identity: Identity,
+    anchors_file: PathBuf,
     request: CertificateRequest,
     token_file: PathBuf,
     service_addr: String,
@@ -55,6 +62,8 @@ pub enum IdentityError {
     ServiceName(String),
     #[error(transparent)]
     Key(#[from] weft_identity::CredentialsError),
+    #[error(transparent)]
+    Tls(#[from] weft_identity::TlsError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +107,7 @@ impl Certifier {
             path: path.clone(),
             source,
         })?;
-        let anchors = TrustAnchors::from_pem(&pem)?;
+        let anchors = FollowedAnchors::new(TrustAnchors::from_pem(&pem)?)?;
         let service_name = match &config.identity_svc_name {
             Some(name) => name.clone(),
             None => controller_identity(&name)?,
@@ -124,6 +133,7 @@ impl Certifier {
                 credentials: Credentials::default(),
                 anchors,
             },
+            anchors_file: path,
             request: CertificateRequest::generate(&name)?,
             token_file: config
                 .identity_token_file
@@ -166,6 +176,11 @@ impl Certifier {
 
     /// Runs until the process exits.
     pub async fn run(self) {
+        tokio::spawn(follow_anchors(
+            self.anchors_file.clone(),
+            self.identity.anchors.clone(),
+            ANCHORS_CHECKED_EVERY,
+        ));
         let mut failures = 0u32;
         loop {
             let wait = match self.certify().await {
@@ -201,7 +216,9 @@ impl Certifier {
             .map_err(CertifyError::Refused)?
             .into_inner();
         let signed = SignedCertificate::from(response);
-        let certified = self.request.certified(&signed, &self.identity.anchors)?;
+        let certified = self
+            .request
+            .certified(&signed, &self.identity.anchors.current())?;
         self.identity.credentials.set(certified);
         self.metrics.refreshes.inc();
         self.metrics
@@ -223,6 +240,32 @@ impl Certifier {
                 addr: self.service_addr.clone(),
                 source,
             })
+    }
+}
+
+/// Reads `path` every `every`; when its contents change and load, they
+/// replace `anchors`; when they do not load, the anchors in use stay.
+async fn follow_anchors(path: PathBuf, anchors: FollowedAnchors, every: Duration) {
+    let mut seen = std::fs::read(&path).ok();
+    loop {
+        tokio::time::sleep(every).await;
+        let now = std::fs::read(&path).ok();
+        if now == seen {
+            continue;
+        }
+        let loaded = now
+            .as_deref()
+            .ok_or_else(|| "the file cannot be read".to_string())
+            .and_then(|pem| TrustAnchors::from_pem(pem).map_err(|e| e.to_string()))
+            .and_then(|new| anchors.replace(new).map_err(|e| e.to_string()));
+        match loaded {
+            Ok(()) => tracing::info!(path = %path.display(), "trust anchors reloaded"),
+            Err(error) => tracing::warn!(
+                path = %path.display(), %error,
+                "trust anchors not reloaded; the ones in use stay"
+            ),
+        }
+        seen = now;
     }
 }
 

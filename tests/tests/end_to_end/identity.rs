@@ -516,6 +516,24 @@ async fn mtls_channel(
     .unwrap()
 }
 
+/// A self-signed anchor, an issuer (a CA) it signed, and the issuer's
+/// PKCS#8 key, as PEM.
+fn new_anchor_and_issuer() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca = || {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+    };
+    let anchor_key = KeyPair::generate().unwrap();
+    let anchor = ca().self_signed(&anchor_key).unwrap();
+    let issuer_key = KeyPair::generate().unwrap();
+    let issuer = ca()
+        .signed_by(&issuer_key, &Issuer::new(ca(), anchor_key))
+        .unwrap();
+    (anchor.pem(), issuer.pem(), issuer_key.serialize_pem())
+}
+
 /// A sidecar for `workload` with the identity of `account`, certified.
 async fn certified(
     mesh: &ExampleMesh,
