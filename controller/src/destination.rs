@@ -153,6 +153,7 @@ pub fn endpoint(index: &Index, trust: &TrustDomain, address: String, addr: Socke
     Endpoint {
         identity,
         protocol_hint: ProtocolHint::H2.into(),
+        opaque_transport_port: index.inbound_port(pod).map_or(0, u32::from),
         metric_labels: HashMap::from([
             ("namespace".to_string(), pod.namespace.clone()),
             ("pod".to_string(), pod.name.clone()),

@@ -435,6 +435,7 @@ mod tests {
             metric_labels: [("pod", "backend"), ("namespace", "demo")]
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .into(),
+            ..Endpoint::default()
         };
         assert_eq!(
             render_endpoint(&meshed),

@@ -86,6 +86,8 @@ async fn a_meshed_address_names_its_proxy_s_identity() {
                 ("pod".into(), "backend".into()),
                 ("serviceaccount".into(), "backend".into()),
             ]),
+            // Opaque TCP goes to the sidecar's own port, 4143.
+            opaque_transport_port: 4143,
         }
     );
 

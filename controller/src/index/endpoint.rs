@@ -186,6 +186,12 @@ impl Index {
         self.pods.get(workload)?.endpoint.as_ref()?.tap_addr()
     }
 
+    /// The port `workload`'s proxy receives on itself, if its sidecar
+    /// names its `weft-inbound` port.
+    pub fn inbound_port(&self, workload: &WorkloadRef) -> Option<u16> {
+        self.pods.get(workload)?.endpoint.as_ref()?.inbound_port
+    }
+
     /// The workload that owns the pod (a Deployment for a ReplicaSet's pod).
     pub fn owner(&self, workload: &WorkloadRef) -> Option<&super::Owner> {
         self.pods.get(workload)?.owner.as_ref()

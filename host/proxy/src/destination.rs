@@ -119,10 +119,20 @@ pub struct Peers {
 
 #[derive(Clone)]
 struct Known {
-    /// The identity its proxy proves; `None`: not meshed.
-    identity: Option<ServerName<'static>>,
+    /// `None`: not meshed.
+    peer: Option<Peer>,
     asked: Instant,
     refreshing: bool,
+}
+
+/// A meshed endpoint's proxy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Peer {
+    /// The identity it proves.
+    pub identity: ServerName<'static>,
+    /// The port it receives on itself, where opaque TCP goes with the
+    /// transport header naming the port meant; `None` when not known.
+    pub transport_port: Option<u16>,
 }
 
 impl Peers {
@@ -141,18 +151,23 @@ impl Peers {
     /// app asked); known ones answer at once and are refreshed behind.
     /// While the controller is away, the last answers keep serving.
     pub async fn identity(self: &Arc<Self>, addr: SocketAddr) -> Option<ServerName<'static>> {
+        self.peer(addr).await.map(|peer| peer.identity)
+    }
+
+    /// As [`Peers::identity`], with the port the peer proxy receives on.
+    pub async fn peer(self: &Arc<Self>, addr: SocketAddr) -> Option<Peer> {
         let known = self.lock().get(&addr).cloned();
         match known {
             Some(known) => {
                 if known.asked.elapsed() >= FRESH_FOR && !known.refreshing {
                     self.refresh_behind(addr);
                 }
-                known.identity
+                known.peer
             }
             None => match tokio::time::timeout(LOOKUP_TIMEOUT, self.ask(addr)).await {
-                Ok(Ok(identity)) => {
-                    self.remember(addr, identity.clone());
-                    identity
+                Ok(Ok(peer)) => {
+                    self.remember(addr, peer.clone());
+                    peer
                 }
                 Ok(Err(error)) => {
                     tracing::info!(%addr, %error, "cannot learn whether the endpoint is meshed");
@@ -173,7 +188,7 @@ impl Peers {
         let peers = self.clone();
         tokio::spawn(async move {
             match peers.ask(addr).await {
-                Ok(identity) => peers.remember(addr, identity),
+                Ok(peer) => peers.remember(addr, peer),
                 Err(error) => {
                     tracing::debug!(%addr, %error, "cannot refresh the endpoint; keeping what is known");
                     if let Some(known) = peers.lock().get_mut(&addr) {
@@ -185,7 +200,7 @@ impl Peers {
         });
     }
 
-    async fn ask(&self, addr: SocketAddr) -> Result<Option<ServerName<'static>>, tonic::Status> {
+    async fn ask(&self, addr: SocketAddr) -> Result<Option<Peer>, tonic::Status> {
         let endpoint = self
             .client
             .clone()
@@ -197,17 +212,22 @@ impl Peers {
         if endpoint.identity.is_empty() {
             return Ok(None);
         }
-        ServerName::try_from(endpoint.identity.clone())
-            .map(Some)
-            .map_err(|_| {
-                tonic::Status::internal(format!(
-                    "the controller named {addr} as {:?}, not a DNS name",
-                    endpoint.identity
-                ))
-            })
+        let identity = ServerName::try_from(endpoint.identity.clone()).map_err(|_| {
+            tonic::Status::internal(format!(
+                "the controller named {addr} as {:?}, not a DNS name",
+                endpoint.identity
+            ))
+        })?;
+        let transport_port = u16::try_from(endpoint.opaque_transport_port)
+            .ok()
+            .filter(|port| *port != 0);
+        Ok(Some(Peer {
+            identity,
+            transport_port,
+        }))
     }
 
-    fn remember(&self, addr: SocketAddr, identity: Option<ServerName<'static>>) {
+    fn remember(&self, addr: SocketAddr, peer: Option<Peer>) {
         let mut known = self.lock();
         if known.len() >= MAX_REMEMBERED && !known.contains_key(&addr) {
             let stalest = known.iter().min_by_key(|(_, k)| k.asked).map(|(a, _)| *a);
@@ -216,7 +236,7 @@ impl Peers {
         known.insert(
             addr,
             Known {
-                identity,
+                peer,
                 asked: Instant::now(),
                 refreshing: false,
             },

@@ -35,6 +35,20 @@ enum Verdict {
     Reject(ProxyError),
 }
 
+/// The first bytes the client sends within `timeout` (none if it sends
+/// nothing or closes): enough to tell a TLS ClientHello from the rest on
+/// a port whose protocol is not detected.
+pub async fn first_bytes<I: AsyncRead + Unpin>(
+    io: &mut I,
+    timeout: Duration,
+) -> std::io::Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(4096);
+    match tokio::time::timeout(timeout, io.read_buf(&mut buf)).await {
+        Ok(read) => read.map(|_| buf.freeze()),
+        Err(_elapsed) => Ok(Bytes::new()),
+    }
+}
+
 /// Reads from `io` until the protocol is known, the peer stops sending, or
 /// `timeout` passes.
 pub async fn detect<I: AsyncRead + Unpin>(

@@ -23,7 +23,7 @@ use weft_plugins::{Connection, ConnectionOutcome, Hooks, Protocol};
 use crate::accept::{self, Backoff};
 use crate::config::Config;
 use crate::destination::{Destinations, Peers};
-use crate::detect::{Detected, detect};
+use crate::detect::{Detected, detect, first_bytes};
 use crate::discovery::Discovery;
 use crate::http::{
     BodyReadTimeout, BodyReadTimeoutIo, ConnectionActivity, ConnectionInfo, HttpProxy,
@@ -209,23 +209,38 @@ async fn serve(proxy: Arc<Proxy>, direction: Direction, stream: TcpStream, clien
     };
 
     let config = &proxy.config;
-    let mut detected = if target.is_some_and(|t| config.opaque_ports.contains(t.port())) {
-        Detected::Opaque(Bytes::new())
-    } else {
-        match detect(
-            &mut io,
-            config.detect_protocol_timeout,
-            config.max_header_bytes as usize,
-        )
-        .await
-        {
-            Ok(detected) => detected,
-            Err(error) => {
-                tracing::debug!(%client, %error, "connection failed during protocol detection");
-                return;
+    let opaque_port = target.is_some_and(|t| config.opaque_ports.contains(t.port()));
+    // Opaque TCP from a peer proxy comes over mTLS to this proxy's own
+    // port, not redirected from the app's: there a ClientHello is looked
+    // for even on an opaque port. Redirected to the app's opaque port,
+    // bytes go on at once (server-speaks-first protocols).
+    let to_this_proxy = orig_dst.is_none_or(|dst| dst.port() == io.local_port());
+    let mut detected =
+        if opaque_port && direction == Direction::Inbound && proxy.tls.is_some() && to_this_proxy {
+            match first_bytes(&mut io, config.detect_protocol_timeout).await {
+                Ok(bytes) => Detected::Opaque(bytes),
+                Err(error) => {
+                    tracing::debug!(%client, %error, "connection failed before its first bytes");
+                    return;
+                }
             }
-        }
-    };
+        } else if opaque_port {
+            Detected::Opaque(Bytes::new())
+        } else {
+            match detect(
+                &mut io,
+                config.detect_protocol_timeout,
+                config.max_header_bytes as usize,
+            )
+            .await
+            {
+                Ok(detected) => detected,
+                Err(error) => {
+                    tracing::debug!(%client, %error, "connection failed during protocol detection");
+                    return;
+                }
+            }
+        };
 
     // A peer proxy's mTLS names this proxy's identity; other TLS (the
     // app's own) passes through as opaque bytes.

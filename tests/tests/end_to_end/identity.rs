@@ -4,6 +4,7 @@
 
 use std::time::SystemTime;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 use weft_api::identity::CertifyRequest;
 use weft_api::identity::identity_client::IdentityClient;
@@ -328,6 +329,124 @@ async fn proxies_speak_mutual_tls_and_the_server_knows_who_called() {
         (1.0, 1.0),
         "{}",
         metrics.text
+    );
+}
+
+#[tokio::test]
+async fn opaque_tcp_from_a_peer_proxy_is_terminated_on_an_opaque_port() {
+    let mesh = ExampleMesh::copy("mtls-opaque");
+    let controller = mesh.controller().await;
+    let echo = Demo::tcp_echo().spawn().await;
+    let port = echo.addr.port();
+    // backend's app port is opaque: no protocol detection there.
+    let sidecar = mesh
+        .sidecar(&controller, "demo/backend", echo.addr)
+        .env("WEFT_PROXY_OPAQUE_PORTS", &port.to_string());
+    let sidecar = controller
+        .with_identity(sidecar, "demo/backend", "backend")
+        .spawn()
+        .await;
+    let wire = Relay::start(sidecar.inbound).await;
+
+    // As app's proxy sends opaque TCP: mTLS with the transport ALPN, then
+    // the header naming the port meant, then the bytes.
+    let app = identity_name("demo", "app");
+    let credentials = forge::Signer::issuer_in(&controller.state_dir.join("identity"))
+        .leaf(&app, forge::VALID_NOW);
+    let config = weft_identity::client_config(
+        Some(credentials),
+        &anchors(&controller),
+        &[b"transport.weft.io/v1"],
+    )
+    .unwrap();
+    let backend =
+        rustls::pki_types::ServerName::try_from(identity_name("demo", "backend")).unwrap();
+    let payload = b"\x00opaque bytes, not HTTP";
+    let exchange = async {
+        let tcp = tokio::net::TcpStream::connect(wire.addr).await.unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(config)
+            .connect(backend, tcp)
+            .await
+            .expect("backend's sidecar terminates mTLS on its opaque port");
+        let mut header = b"WFT1".to_vec();
+        header.extend_from_slice(&port.to_be_bytes());
+        tls.write_all(&header).await.unwrap();
+        tls.write_all(payload).await.unwrap();
+        let mut echoed = vec![0; payload.len()];
+        tls.read_exact(&mut echoed).await.unwrap();
+        echoed
+    };
+    let echoed = tokio::time::timeout(weft_tests::PATIENCE, exchange)
+        .await
+        .expect("echoed in time");
+    assert_eq!(echoed, payload, "the app got the bytes, not TLS");
+
+    let sent = wire.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].first(), Some(&0x16), "a TLS handshake record first");
+    assert!(
+        !sent[0].windows(6).any(|w| w == b"opaque"),
+        "the bytes crossed the wire in the clear"
+    );
+    let metrics = sidecar.metrics().await;
+    let labels = [
+        ("direction", "inbound"),
+        ("peer", "src"),
+        ("tls", "true"),
+        ("client_id", app.as_str()),
+    ];
+    assert_eq!(
+        metrics.sum("tcp_open_total", &labels),
+        1.0,
+        "{}",
+        metrics.text
+    );
+}
+
+#[tokio::test]
+async fn anchors_and_issuer_rotate_without_restarting_the_controller_or_a_proxy() {
+    let mesh = ExampleMesh::copy("mtls-rotate-anchors");
+    let controller = mesh.controller().await;
+    let (_backend_app, _backend, wire) = backend_behind_a_wire(&mesh, &controller).await;
+    let backend = wire.addr.to_string();
+    let app = certified(&mesh, &controller, "demo/app", "app", closed_port()).await;
+    assert_eq!(http1::get(app.outbound, &backend, "/").await.status, 200);
+
+    // A new anchor and an issuer it signed, as an operator makes them.
+    let (new_anchor_pem, new_issuer, new_key) = new_anchor_and_issuer();
+    let new_anchor = TrustAnchors::from_pem(new_anchor_pem.as_bytes()).unwrap();
+    // The bundle holds both anchors; then the issuer is the new one. The
+    // controller and the proxies read the same anchors file.
+    let dir = controller.state_dir.join("identity");
+    let bundle = std::fs::read_to_string(dir.join("ca.crt")).unwrap() + &new_anchor_pem;
+    std::fs::write(dir.join("ca.crt"), bundle).unwrap();
+    std::fs::write(dir.join("issuer.crt"), new_issuer).unwrap();
+    std::fs::write(dir.join("issuer.key"), new_key).unwrap();
+    eventually(
+        "the controller serves a certificate of the new issuer",
+        || async {
+            let served = channel(&controller, &new_anchor).await;
+            served.map(drop).map_err(|error| format!("{error:?}"))
+        },
+    )
+    .await;
+
+    // A proxy certified now holds a certificate of the new issuer: the
+    // controller's TLS takes it (the proxy gets its chain), and backend's
+    // proxy, started before the rotation, comes to take it too.
+    let load = certified(&mesh, &controller, "demo/load", "load", closed_port()).await;
+    eventually("backend's proxy trusts the new anchor", || async {
+        let rsp = http1::get(load.outbound, &backend, "/").await;
+        match rsp.status.as_u16() {
+            200 => Ok(()),
+            status => Err(format!("{status}: {}", rsp.text())),
+        }
+    })
+    .await;
+    assert_eq!(
+        http1::get(app.outbound, &backend, "/").await.status,
+        200,
+        "the old issuer's certificates still verify"
     );
 }
 

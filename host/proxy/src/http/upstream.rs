@@ -75,11 +75,19 @@ impl Upstream {
         self.mesh.as_ref()?.peers.identity(addr).await
     }
 
-    /// A connection for opaque TCP to `addr`: over mTLS with a transport
-    /// header when a peer proxy receives there.
+    /// A connection for opaque TCP to `addr`: when a peer proxy receives
+    /// there, over mTLS to the port that proxy receives on itself, with a
+    /// transport header naming `addr`'s port (Linkerd's opaque transport).
     pub async fn connect_opaque(&self, addr: SocketAddr) -> Result<UpstreamIo, ConnectError> {
-        let identity = self.meshed(addr).await;
-        self.connect(addr, identity.as_ref(), Some(addr.port()))
+        let peer = match &self.mesh {
+            Some(mesh) => mesh.peers.peer(addr).await,
+            None => None,
+        };
+        let Some(peer) = peer else {
+            return self.connector.connect(addr).await;
+        };
+        let to = SocketAddr::new(addr.ip(), peer.transport_port.unwrap_or(addr.port()));
+        self.connect(to, Some(&peer.identity), Some(addr.port()))
             .await
     }
 
