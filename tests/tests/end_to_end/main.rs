@@ -5,6 +5,7 @@
 
 mod admin;
 mod controller;
+mod dashboard;
 mod discovery;
 mod errors;
 mod hostile_input;

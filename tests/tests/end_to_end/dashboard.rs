@@ -1,0 +1,278 @@
+//! The dashboard in a real headless Chromium: the controller serves it on
+//! its stats listener while load's sidecar sends to backend's over mTLS.
+//! The page shows backend's traffic, the edge, a rejected WasmPlugin and
+//! why, and tap rows for requests sent after the tap opened; a screenshot
+//! is kept in `target/dashboard-screenshot.png`. The Grafana dashboards'
+//! queries name only metrics these sidecars really export.
+
+mod browser;
+mod grafana;
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use weft_tests::controller::{ExampleMesh, RunningController, identity_name};
+use weft_tests::demo::RunningDemo;
+use weft_tests::proxy::RunningProxy;
+use weft_tests::{Demo, eventually, http1};
+
+use browser::Browser;
+
+const BACKEND_SERVICE: &str = "backend.demo.svc.cluster.local:8081";
+
+/// The example mesh with backend (behind authz, metrics and retry) and
+/// load's sidecars certified and told to the controller, a WasmPlugin
+/// whose sha256 is not hex, and steady traffic from load to backend.
+struct Traffic {
+    _mesh: ExampleMesh,
+    controller: RunningController,
+    _app: RunningDemo,
+    backend: RunningProxy,
+    load: RunningProxy,
+    sender: tokio::task::JoinHandle<()>,
+}
+
+impl Traffic {
+    async fn start() -> Self {
+        let mesh = ExampleMesh::copy("dashboard");
+        // The example's TrafficSplit would send a tenth of load's requests
+        // to app, which does not run here.
+        std::fs::remove_file(mesh.resources().join("traffic.yaml")).unwrap();
+        mesh.edit(
+            "workloads.yaml",
+            "  # No weft.io/plugins: runs the namespace's metrics,retry.\nspec:",
+            "  annotations:\n    weft.io/plugins: authz,metrics,retry\n    \
+             weft.io/plugin-config.metrics: '{\"routes\": [{\"name\": \"all\"}]}'\nspec:",
+        );
+        std::fs::write(
+            mesh.resources().join("broken.yaml"),
+            format!(
+                "apiVersion: weft.io/v1alpha1\nkind: WasmPlugin\nmetadata:\n  name: broken\n  \
+                 namespace: demo\nspec:\n  url: file://{}\n  sha256: not-hex\n",
+                weft_tests::plugins::component("authz").display()
+            ),
+        )
+        .unwrap();
+        let controller = RunningController::spawn_with(
+            &mesh.resources(),
+            "127.0.0.1:0".parse().unwrap(),
+            &[("WEFT_CONTROLLER_SCRAPE_INTERVAL", "250ms")],
+        )
+        .await;
+        let app = Demo::http("backend").spawn().await;
+        let backend = sidecar(&mesh, &controller, "demo/backend", "backend", app.addr).await;
+        let load = sidecar(
+            &mesh,
+            &controller,
+            "demo/load",
+            "load",
+            weft_tests::closed_port(),
+        )
+        .await;
+        let backend_tap = backend.tap.expect("a certified sidecar serves tap");
+        for (from, to) in [
+            ("containerPort: 4243", backend.inbound.port()),
+            ("containerPort: 4291", backend.admin.port()),
+            ("containerPort: 4290", backend_tap.port()),
+            ("containerPort: 4391", load.admin.port()),
+        ] {
+            mesh.edit("workloads.yaml", from, &format!("containerPort: {to}"));
+        }
+        // The pods not running here point at ports nothing listens on, so
+        // a local mesh running beside the test is never scraped or called.
+        for port in [
+            "4190", "4191", "4390", "4443", "4490", "4491", "4543", "4590", "4591",
+        ] {
+            let closed = weft_tests::closed_port().port();
+            mesh.edit(
+                "workloads.yaml",
+                &format!("containerPort: {port}"),
+                &format!("containerPort: {closed}"),
+            );
+            if matches!(port, "4443" | "4543") {
+                mesh.edit(
+                    "services.yaml",
+                    &format!("port: {port}"),
+                    &format!("port: {closed}"),
+                );
+            }
+        }
+        mesh.edit(
+            "services.yaml",
+            "port: 4243",
+            &format!("port: {}", backend.inbound.port()),
+        );
+        let outbound = load.outbound;
+        eventually("load reaches backend through the Service", || async {
+            let rsp = http1::get(outbound, BACKEND_SERVICE, "/").await;
+            (rsp.status == 200).then_some(()).ok_or_else(|| rsp.text())
+        })
+        .await;
+        let sender = tokio::spawn(async move {
+            loop {
+                http1::get(outbound, BACKEND_SERVICE, "/").await;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        });
+        Traffic {
+            _mesh: mesh,
+            controller,
+            _app: app,
+            backend,
+            load,
+            sender,
+        }
+    }
+
+    async fn get(&self, path: &str) -> u16 {
+        http1::get(self.load.outbound, BACKEND_SERVICE, path)
+            .await
+            .status
+            .as_u16()
+    }
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.sender.abort();
+    }
+}
+
+async fn sidecar(
+    mesh: &ExampleMesh,
+    controller: &RunningController,
+    workload: &str,
+    account: &str,
+    app: SocketAddr,
+) -> RunningProxy {
+    let sidecar = mesh.sidecar(controller, workload, app);
+    controller
+        .with_identity(sidecar, workload, account)
+        .spawn()
+        .await
+}
+
+/// The text of each cell of the rows `css` selects.
+async fn rows(browser: &Browser, css: &str) -> Vec<Vec<String>> {
+    let script = format!(
+        "return [...document.querySelectorAll({css:?})].map(r => [...r.cells].map(c => c.textContent))"
+    );
+    serde_json::from_value(browser.eval(&script).await).unwrap_or_default()
+}
+
+async fn text(browser: &Browser, css: &str) -> String {
+    let script = format!("return document.querySelector({css:?}).textContent");
+    browser
+        .eval(&script)
+        .await
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_traffic_edges_plugins_and_live_tap_in_chromium() {
+    let mesh = Traffic::start().await;
+    // authz's denials, for the Grafana check below.
+    assert_eq!(mesh.get("/admin").await, 403);
+    let browser = Browser::start().await;
+    browser
+        .open(&format!("{}/", mesh.controller.stats_api()))
+        .await;
+
+    eventually("the page shows backend's requests per second", || async {
+        let rows = rows(&browser, "#workloads tr[data-name=backend]").await;
+        let row = rows.first().ok_or("no backend row")?;
+        // Namespace, name, meshed, success, RPS, …
+        let rps: f64 = row[4]
+            .trim_end_matches("rps")
+            .parse()
+            .map_err(|_| row.join(" | "))?;
+        (row[1] == "backend" && row[3] != "—" && rps > 0.0)
+            .then_some(())
+            .ok_or_else(|| row.join(" | "))
+    })
+    .await;
+
+    eventually("the page shows load → backend over mTLS", || async {
+        let edges = rows(&browser, "#edges tbody tr").await;
+        let secured = edges.iter().any(|edge| {
+            edge[0] == "demo/load"
+                && edge[1] == "demo/backend"
+                && edge[2] == "✓"
+                && edge[4] == identity_name("demo", "load")
+                && edge[5] == identity_name("demo", "backend")
+        });
+        secured.then_some(()).ok_or_else(|| format!("{edges:?}"))
+    })
+    .await;
+
+    let broken = rows(&browser, "#plugins tr[data-name='demo/broken']").await;
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    assert_eq!(broken[0][2], "rejected", "{broken:?}");
+    assert!(broken[0][3].contains("InvalidSha256"), "{broken:?}");
+    let chains = rows(&browser, "#chains tbody tr").await;
+    let backend_chain = chains
+        .iter()
+        .find(|row| row[0] == "demo/backend")
+        .unwrap_or_else(|| panic!("{chains:?}"));
+    for plugin in ["authz@", "metrics@", "retry@"] {
+        assert!(backend_chain[2].contains(plugin), "{backend_chain:?}");
+    }
+
+    // Tap backend, for the probes only: the steady traffic to `/` would
+    // use up the tap's rate.
+    browser.type_into("#tap-path", "/bytes/").await;
+    browser
+        .click("#workloads tr[data-name=backend] button")
+        .await;
+    eventually("the tap opens", || async {
+        let status = text(&browser, "#tap-status").await;
+        (status == "tapping").then_some(()).ok_or(status)
+    })
+    .await;
+    let sent = Cell::new(0);
+    eventually("a probe sent after the tap opened appears", || async {
+        sent.set(sent.get() + 1);
+        let path = format!("/bytes/{}", sent.get());
+        assert_eq!(mesh.get(&path).await, 200);
+        let tapped = rows(&browser, "#tap tbody tr").await;
+        // Pod, direction, source, mTLS, client identity, method,
+        // authority, path, status, latency, answered by.
+        let seen = tapped.iter().any(|row| {
+            row[0] == "demo/backend"
+                && row[1] == "in"
+                && row[3] == "✓"
+                && row[4] == identity_name("demo", "load")
+                && row[5] == "GET"
+                && row[7].starts_with("/bytes/")
+                && row[8] == "200"
+        });
+        let other = tapped.iter().find(|row| !row[7].starts_with("/bytes/"));
+        assert!(other.is_none(), "the path filter let through {other:?}");
+        seen.then_some(()).ok_or_else(|| format!("{tapped:?}"))
+    })
+    .await;
+
+    let png = browser.screenshot().await;
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
+    std::fs::write(target.join("dashboard-screenshot.png"), &png).unwrap();
+    assert_png(&png);
+
+    browser.click("#tap-stop").await;
+    assert_eq!(text(&browser, "#tap-status").await, "stopped");
+
+    grafana::every_query_names_metrics_the_sidecars_export(&[&mesh.backend, &mesh.load]).await;
+}
+
+/// A PNG of a page, not a blank or tiny image: its signature, its size
+/// from the IHDR chunk, and enough bytes for rendered tables.
+fn assert_png(png: &[u8]) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    assert_eq!(&png[12..16], b"IHDR");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert!(width >= 800 && height >= 600, "{width}x{height}");
+    assert!(png.len() > 20_000, "{} bytes: an empty page?", png.len());
+}
