@@ -415,6 +415,10 @@ fn print_instructions() {
             "the same, by path, refreshed every second",
         ),
         (
+            "target/debug/weft dashboard --open".to_string(),
+            "the dashboard (http://127.0.0.1:8085/): workloads, edges, live tap, plugins",
+        ),
+        (
             format!("target/debug/weft endpoints {BACKEND_SERVICE}"),
             "the Service's three endpoints",
         ),
