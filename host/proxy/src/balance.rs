@@ -1,7 +1,8 @@
 //! Balancing a service's requests among its endpoints, one balancer per
-//! service shared by every connection: power of two choices over peak-EWMA
-//! latency by default (tower's `p2c` and `load`), over requests in flight,
-//! or round robin, as the Service's `weft.io/load-balancer` asks. The
+//! service shared by every connection: power of two choices (tower's `p2c`)
+//! over peak-EWMA latency by default, over requests in flight, or round
+//! robin, as the Service's `weft.io/load-balancer` asks; each endpoint's
+//! load divided by its weight (`weighted.rs`). The
 //! endpoint set follows discovery; an endpoint that keeps failing is ejected
 //! (`endpoint.rs`). A request that finds no ready endpoint for
 //! [`FAIL_FAST_AFTER`] is answered 503 instead of waiting longer.
@@ -12,6 +13,7 @@
 
 mod endpoint;
 mod round_robin;
+mod weighted;
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -27,7 +29,6 @@ use hyper::body::Incoming;
 use tokio::sync::{oneshot, watch};
 use tower::buffer::Buffer;
 use tower::discover::Change;
-use tower::load::{CompleteOnResponse, PeakEwma, PendingRequests};
 use tower::{BoxError, Service, ServiceExt};
 use weft_api::destination::LoadBalancer;
 
@@ -37,6 +38,8 @@ use crate::http::{HeldHttp1, Upstream};
 use crate::{BoxBody, lock};
 pub use endpoint::EndpointLabels;
 use endpoint::{Attempt, Endpoint, EndpointError, Health};
+pub use weighted::DEFAULT_WEIGHT;
+use weighted::Weighted;
 
 /// How long a request waits for a ready endpoint before the proxy answers
 /// 503 (Linkerd's fail-fast timeout).
@@ -90,20 +93,17 @@ impl Balancer {
         };
         let queue = match kind {
             LoadBalancer::Unspecified | LoadBalancer::Ewma => {
-                let decay = DECAY.as_nanos() as f64;
-                let changes = changes(resolved, endpoints, forget, move |endpoint| {
-                    PeakEwma::new(endpoint, DEFAULT_RTT, decay, CompleteOnResponse::default())
+                let changes = changes(resolved, endpoints, forget, |endpoint, weight| {
+                    Weighted::peak_ewma(endpoint, weight, DEFAULT_RTT, DECAY)
                 });
                 queue(tower::balance::p2c::Balance::new(changes))
             }
             LoadBalancer::P2c => {
-                let changes = changes(resolved, endpoints, forget, |endpoint| {
-                    PendingRequests::new(endpoint, CompleteOnResponse::default())
-                });
+                let changes = changes(resolved, endpoints, forget, Weighted::in_flight);
                 queue(tower::balance::p2c::Balance::new(changes))
             }
             LoadBalancer::RoundRobin => {
-                let changes = changes(resolved, endpoints, forget, |endpoint| endpoint);
+                let changes = changes(resolved, endpoints, forget, Weighted::in_flight);
                 queue(round_robin::RoundRobin::new(changes))
             }
         };
@@ -235,7 +235,7 @@ fn changes<S>(
     resolved: watch::Receiver<Resolved>,
     endpoint: impl Fn(SocketAddr, &EndpointMeta) -> Endpoint + Send + 'static,
     forget: impl Fn(&SocketAddr) + Send + 'static,
-    wrap: impl Fn(Endpoint) -> S + Send + 'static,
+    wrap: impl Fn(Endpoint, u32) -> S + Send + 'static,
 ) -> EndpointChanges<S>
 where
     S: Send + 'static,
@@ -262,7 +262,8 @@ where
         }
         for (addr, meta) in &next {
             if current.get(addr) != Some(meta) {
-                changes.push(Ok(Change::Insert(*addr, wrap(endpoint(*addr, meta)))));
+                let wrapped = wrap(endpoint(*addr, meta), meta.weight);
+                changes.push(Ok(Change::Insert(*addr, wrapped)));
             }
         }
         current = next;

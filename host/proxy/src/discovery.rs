@@ -27,7 +27,7 @@ use tonic::transport::Channel;
 use weft_api::destination::destination_client::DestinationClient;
 use weft_api::destination::{GetDestination, LoadBalancer, Update, update};
 
-use crate::balance::Balancer;
+use crate::balance::{Balancer, DEFAULT_WEIGHT};
 use crate::http::Upstream;
 use crate::lock;
 
@@ -67,6 +67,9 @@ pub struct EndpointMeta {
     pub identity: Option<ServerName<'static>>,
     /// `dst_*` labels, the service's and the endpoint's, sorted.
     pub labels: Arc<[(String, String)]>,
+    /// Its share relative to the others' ([`DEFAULT_WEIGHT`] each unless
+    /// the controller says otherwise).
+    pub weight: u32,
 }
 
 pub struct Discovery {
@@ -337,7 +340,17 @@ fn apply(current: &Resolved, update: Update, first: bool) -> Resolved {
                     labels.insert(format!("dst_{key}"), value.clone());
                 }
                 let labels = labels.into_iter().collect();
-                endpoints.insert(socket, EndpointMeta { identity, labels });
+                // proto3 cannot tell 0 from unset: unset is the default.
+                let weight = match addr.weight {
+                    0 => DEFAULT_WEIGHT,
+                    weight => weight,
+                };
+                let meta = EndpointMeta {
+                    identity,
+                    labels,
+                    weight,
+                };
+                endpoints.insert(socket, meta);
             }
         }
         Some(update::Update::Remove(set)) => {
