@@ -31,6 +31,11 @@ use crate::balance::{Balancer, DEFAULT_WEIGHT};
 use crate::http::Upstream;
 use crate::lock;
 
+mod opaque;
+
+pub use opaque::OpenConnection;
+use opaque::OpenConnections;
+
 /// How long the first request to a service waits for the controller's
 /// first answer before it goes where DNS says.
 const FIRST_ANSWER_WITHIN: Duration = Duration::from_secs(1);
@@ -86,6 +91,8 @@ struct Followed {
     asked: Instant,
     used: Mutex<Instant>,
     balancer: Mutex<Option<Arc<Balancer>>>,
+    /// Opaque connections open to each endpoint.
+    opaque: OpenConnections,
     follow: AbortHandle,
 }
 
@@ -119,20 +126,7 @@ impl Discovery {
     pub async fn balancer(&self, authority: &Authority) -> Option<Arc<Balancer>> {
         let key = self.service_key(authority)?;
         let followed = self.followed(key);
-        *lock(&followed.used) = Instant::now();
-        let mut resolved = followed.resolved.clone();
-        let deadline = followed.asked + FIRST_ANSWER_WITHIN;
-        let service = loop {
-            match &*resolved.borrow_and_update() {
-                Resolved::Service(service) => break service.clone(),
-                Resolved::NotAService => return None,
-                Resolved::Unknown => {}
-            }
-            match tokio::time::timeout_at(deadline, resolved.changed()).await {
-                Ok(Ok(())) => continue,
-                _ => return None,
-            }
-        };
+        let service = service(&followed).await?;
         let mut balancer = lock(&followed.balancer);
         let current = balancer
             .as_ref()
@@ -152,6 +146,19 @@ impl Discovery {
         Some(fresh)
     }
 
+    /// Where a new opaque connection to `target` goes when the controller
+    /// knows `target` as a Service (its cluster IP and port): one of its
+    /// endpoints, with the connection's hold on it; `None`: to `target`.
+    pub async fn opaque_endpoint(
+        &self,
+        target: SocketAddr,
+    ) -> Option<(SocketAddr, OpenConnection)> {
+        let followed = self.followed(target.to_string());
+        let service = service(&followed).await?;
+        let endpoints: Vec<SocketAddr> = service.endpoints.keys().copied().collect();
+        followed.opaque.pick(&endpoints)
+    }
+
     /// Every balancer in use, for the metrics.
     pub fn balancers(&self) -> Vec<Arc<Balancer>> {
         lock(&self.services)
@@ -162,6 +169,26 @@ impl Discovery {
 
     fn service_key(&self, authority: &Authority) -> Option<String> {
         service_key(&self.suffixes, authority)
+    }
+}
+
+/// The service `followed` names, once the controller has said (waiting
+/// for its first answer at most [`FIRST_ANSWER_WITHIN`]); `None` when it
+/// names none, or no answer came in time.
+async fn service(followed: &Followed) -> Option<Arc<ServiceEndpoints>> {
+    *lock(&followed.used) = Instant::now();
+    let mut resolved = followed.resolved.clone();
+    let deadline = followed.asked + FIRST_ANSWER_WITHIN;
+    loop {
+        match &*resolved.borrow_and_update() {
+            Resolved::Service(service) => return Some(service.clone()),
+            Resolved::NotAService => return None,
+            Resolved::Unknown => {}
+        }
+        match tokio::time::timeout_at(deadline, resolved.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => return None,
+        }
     }
 }
 
@@ -203,6 +230,7 @@ impl Discovery {
             asked: now,
             used: Mutex::new(now),
             balancer: Mutex::default(),
+            opaque: OpenConnections::default(),
             follow: follow.abort_handle(),
         });
         services.insert(key, followed.clone());

@@ -470,6 +470,15 @@ where
         tracing::info!(client = %conn.client, "opaque connection has no destination; closing");
         return;
     };
+    // Outbound to a Service's cluster IP: one of its endpoints, balanced.
+    let balanced = match (conn.direction, proxy.discovery()) {
+        (Direction::Outbound, Some(discovery)) => discovery.opaque_endpoint(target).await,
+        _ => None,
+    };
+    let (target, _open) = match balanced {
+        Some((endpoint, open)) => (endpoint, Some(open)),
+        None => (target, None),
+    };
     let upstream = proxy.upstream(conn.direction);
     let mut upstream = match upstream.connect_opaque(target).await {
         Ok(upstream) => upstream,
