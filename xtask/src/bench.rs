@@ -12,6 +12,7 @@ mod environment;
 pub mod fixed_rate;
 mod h2load;
 mod handshakes;
+mod idle;
 pub mod measure;
 mod peers;
 mod report;
@@ -46,6 +47,11 @@ pub struct BenchArgs {
     /// Only these targets, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Target>,
+    /// Only idle keep-alive connections: Weft's and HAProxy's memory per
+    /// connection at 1,000, 5,000 and 10,000 of them, HTTP/1.1 and HTTP/2;
+    /// written to its own section of docs/benchmarks.md.
+    #[arg(long, conflicts_with_all = ["only", "quick", "duration"])]
+    idle: bool,
 }
 
 /// What is measured, in the order of the tables.
@@ -128,6 +134,9 @@ impl Target {
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.idle {
+        return idle::run();
+    }
     let seconds = if args.quick {
         harness::QUICK_SECONDS
     } else {
@@ -290,9 +299,14 @@ fn output_dir(args: &BenchArgs) -> PathBuf {
 
 fn publish(report: &Report, dir: PathBuf) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let markdown = report.markdown();
-    let json = serde_json::to_string_pretty(&report.json())?;
+    let mut markdown = report.markdown();
     let md_path = dir.join("benchmarks.md");
+    // The idle-connections section comes from `--idle` runs: kept.
+    let old = std::fs::read_to_string(&md_path).unwrap_or_default();
+    if let Some(section) = idle::section_of(&old) {
+        markdown = idle::with_section(&markdown, section);
+    }
+    let json = serde_json::to_string_pretty(&report.json())?;
     let json_path = dir.join("benchmarks.json");
     std::fs::write(&md_path, &markdown)
         .with_context(|| format!("writing {}", md_path.display()))?;

@@ -17,6 +17,8 @@ mod soak;
 
 use std::path::{Path, PathBuf};
 
+pub use load::{pause, rss_kb};
+
 use anyhow::{Context, ensure};
 use clap::Args;
 
@@ -85,7 +87,7 @@ pub fn run(args: &ReliabilityArgs) -> anyhow::Result<()> {
         let idle = connections::idle(&setup, idle_connections, plugins).map(|mut row| {
             if idle_connections < args.idle_connections {
                 row.load += &format!(
-                    " ({} asked; open files are limited to {open_files} here and each connection is two sockets in the proxy)",
+                    " ({} asked; open files are limited to {open_files} here)",
                     args.idle_connections
                 );
             }
@@ -178,7 +180,7 @@ fn build_binaries() -> anyhow::Result<PathBuf> {
 
 /// Raises this process's open-file limit to its hard limit with prlimit
 /// (children inherit it), and returns it.
-fn raise_open_files_limit() -> anyhow::Result<u64> {
+pub fn raise_open_files_limit() -> anyhow::Result<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits")?;
     let hard = limits
         .lines()
@@ -195,10 +197,10 @@ fn raise_open_files_limit() -> anyhow::Result<u64> {
 }
 
 /// Idle connections the open-file limit allows: each kept-alive client
-/// connection is two sockets in the proxy (its own and the upstream
-/// connection it holds), with some to spare.
+/// connection is one socket in the proxy (upstream connections are pooled,
+/// not held by idle clients), with some to spare.
 fn idle_connections_allowed(wanted: usize, open_files: u64) -> usize {
-    wanted.min((open_files.saturating_sub(OPEN_FILES_SPARE) / 2) as usize)
+    wanted.min(open_files.saturating_sub(OPEN_FILES_SPARE) as usize)
 }
 
 /// A chain file of `plugins` (shipped or test plugins) at `path`.

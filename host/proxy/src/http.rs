@@ -409,7 +409,7 @@ impl hyper::service::Service<Request<Incoming>> for HttpProxy {
                 Some(tap) => tap.attach(rsp, error),
                 None => rsp,
             };
-            Ok(in_flight.hold_until_sent(rsp))
+            Ok(in_flight.releasing(this.held.clone()).hold_until_sent(rsp))
         })
     }
 }

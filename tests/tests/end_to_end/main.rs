@@ -12,6 +12,7 @@ mod hostile_input;
 mod http1;
 mod http2;
 mod identity;
+mod idle_connections;
 mod linkerd_resources;
 mod module_sources;
 mod plugin_languages;

@@ -285,7 +285,7 @@ fn path_text(path: &Path) -> anyhow::Result<String> {
 
 /// `template` with each `{{name}}` replaced by its value; a placeholder left
 /// unfilled is a mistake in the template or here.
-fn render(template: &str, values: &[(&str, String)]) -> anyhow::Result<String> {
+pub(super) fn render(template: &str, values: &[(&str, String)]) -> anyhow::Result<String> {
     let mut text = template.to_string();
     for (name, value) in values {
         text = text.replace(&format!("{{{{{name}}}}}"), value);

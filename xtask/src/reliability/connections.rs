@@ -98,7 +98,7 @@ pub fn idle(setup: &Setup, count: usize, plugins: &[&str]) -> anyhow::Result<Row
         what: format!("idle keep-alive connections ({chain})"),
         load: format!("{count} connections open at once, one request each, then idle"),
         result: format!(
-            "RSS {:.1} → {:.1} MB: {per_connection:.1} KB per connection (its upstream connection included); {failed} refused; a new client {}",
+            "RSS {:.1} → {:.1} MB: {per_connection:.1} KB per connection (upstream connections pooled); {failed} refused; a new client {}",
             before as f64 / 1024.0,
             after as f64 / 1024.0,
             if served { "served" } else { "**not served**" }

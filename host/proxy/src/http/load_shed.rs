@@ -5,6 +5,8 @@
 //! or its retry policy go elsewhere. A request keeps its place until its
 //! response body ends or is dropped, so a long stream counts for as long as
 //! it lasts; an upgraded connection (WebSocket) counts only until its 101.
+//! The end of a response body is also when its HTTP/1 upstream connection
+//! goes back to the pool.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::idle::Active;
+use super::upstream::HeldHttp1;
 use crate::errors::ProxyError;
 use crate::metrics::TransportMetrics;
 use crate::{BoxBody, Direction};
@@ -32,6 +35,8 @@ pub struct InFlightLimit {
 pub struct InFlight {
     _permit: OwnedSemaphorePermit,
     _on_connection: Option<Active>,
+    /// Released to the pool when the response body ends.
+    upstream: Option<Arc<HeldHttp1>>,
 }
 
 impl InFlightLimit {
@@ -51,6 +56,7 @@ impl InFlightLimit {
             Ok(permit) => Ok(InFlight {
                 _permit: permit,
                 _on_connection: None,
+                upstream: None,
             }),
             Err(_) => {
                 self.metrics.request_shed(direction);
@@ -67,8 +73,19 @@ impl InFlight {
         self
     }
 
+    /// Also releases the upstream connection `held` when the response body
+    /// has been read to its end (not when it is dropped before).
+    pub fn releasing(mut self, held: Arc<HeldHttp1>) -> Self {
+        self.upstream = Some(held);
+        self
+    }
+
     /// Keeps the place until `rsp`'s body has ended or been dropped.
-    pub fn hold_until_sent(self, rsp: Response<BoxBody>) -> Response<BoxBody> {
+    pub fn hold_until_sent(mut self, rsp: Response<BoxBody>) -> Response<BoxBody> {
+        // hyper never polls a body that is empty from the start.
+        if rsp.body().is_end_stream() {
+            self.ended();
+        }
         rsp.map(|inner| {
             HeldBody {
                 inner,
@@ -76,6 +93,12 @@ impl InFlight {
             }
             .boxed()
         })
+    }
+
+    fn ended(&mut self) {
+        if let Some(held) = self.upstream.take() {
+            held.release();
+        }
     }
 }
 
@@ -95,11 +118,23 @@ impl Body for HeldBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.project();
-        let polled = this.inner.poll_frame(cx);
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
         // Freed as soon as the body ends, not whenever the body is dropped.
-        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
-            this.place.take();
+        match &polled {
+            Poll::Ready(None) => {
+                if let Some(mut place) = this.place.take() {
+                    place.ended();
+                }
+            }
+            Poll::Ready(Some(Err(_))) => drop(this.place.take()),
+            // hyper stops polling once the body says it has ended.
+            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => {
+                if let Some(place) = this.place.as_mut() {
+                    place.ended();
+                }
+            }
+            _ => {}
         }
         polled
     }

@@ -1,9 +1,8 @@
-//! Sending requests to an endpoint. HTTP/1.1 goes over the downstream
-//! connection's own upstream connection: a downstream HTTP/1 connection
-//! sends one request at a time, so it needs no pool lookup per request, and
-//! when it closes its upstream connection is parked for the next one to the
-//! same endpoint. HTTP/2 goes over one multiplexed connection per endpoint,
-//! so that `:authority` and trailers pass through unchanged.
+//! Sending requests to an endpoint. HTTP/1.1 goes over a pooled upstream
+//! connection, held by the downstream connection only while its request is
+//! in flight (see `http1_pool`), so idle kept-alive clients hold no
+//! upstream connection. HTTP/2 goes over one multiplexed connection per
+//! endpoint, so that `:authority` and trailers pass through unchanged.
 //!
 //! To a meshed peer, everything goes over mTLS: HTTP of either version over
 //! one multiplexed HTTP/2 connection per peer (HTTP/1 requests restored on
@@ -12,7 +11,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header::{HOST, HeaderValue, UPGRADE};
 use http::{Method, Request, Response, Uri, Version};
@@ -29,11 +28,10 @@ use crate::errors::{ConnectError, ProxyError};
 use crate::http::headers;
 use crate::tls::MeshTls;
 
-/// How long a parked HTTP/1 connection may wait for a downstream
-/// connection to take it.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Parked HTTP/1 connections kept per endpoint; more are closed.
-const MAX_IDLE_PER_ENDPOINT: usize = 64;
+mod http1_pool;
+
+pub use http1_pool::HeldHttp1;
+use http1_pool::IdleHttp1;
 
 pub struct Upstream {
     connector: Connector,
@@ -109,12 +107,10 @@ impl Upstream {
         }
     }
 
-    /// A new downstream connection's hold on its HTTP/1 upstream connection.
+    /// A new downstream connection's hold on the HTTP/1 upstream connection
+    /// of its request in flight.
     pub fn held_http1(&self) -> HeldHttp1 {
-        HeldHttp1 {
-            held: Mutex::new(None),
-            idle: self.idle.clone(),
-        }
+        HeldHttp1::new(self.idle.clone())
     }
 
     /// Sends `req` to `addr`, over mTLS when the controller says a peer
@@ -175,12 +171,12 @@ impl Upstream {
         held: &HeldHttp1,
     ) -> Result<Response<Incoming>, SendError> {
         to_origin_form(&mut req, addr)?;
-        if let Some(mut sender) = held.take(addr).or_else(|| self.idle.take(addr))
+        if let Some(mut sender) = self.idle.take(addr)
             && sender.ready().await.is_ok()
         {
             match sender.try_send_request(req).await {
                 Ok(rsp) => {
-                    held.put(addr, sender);
+                    held.put(addr, sender, &rsp);
                     return Ok(rsp);
                 }
                 // The upstream closed the idle connection before the request
@@ -199,7 +195,7 @@ impl Upstream {
             .send_request(req)
             .await
             .map_err(|e| ProxyError::upstream(addr, &e))?;
-        held.put(addr, sender);
+        held.put(addr, sender, &rsp);
         Ok(rsp)
     }
 
@@ -337,90 +333,4 @@ fn to_origin_form(req: &mut Request<BoxBody>, addr: SocketAddr) -> Result<(), Pr
             Uri::try_from(path).map_err(|e| ProxyError::MalformedRequest(e.to_string()))?;
     }
     Ok(())
-}
-
-/// A downstream connection's HTTP/1 upstream connection, used by each of
-/// its requests in turn and parked when the downstream connection closes.
-pub struct HeldHttp1 {
-    held: Mutex<Option<(SocketAddr, http1::SendRequest<BoxBody>)>>,
-    idle: Arc<IdleHttp1>,
-}
-
-impl HeldHttp1 {
-    fn take(&self, addr: SocketAddr) -> Option<http1::SendRequest<BoxBody>> {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        match held.take() {
-            Some((held_addr, sender)) if held_addr == addr => Some(sender),
-            Some((held_addr, sender)) => {
-                self.idle.park(held_addr, sender);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn put(&self, addr: SocketAddr, sender: http1::SendRequest<BoxBody>) {
-        let previous = self
-            .held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .replace((addr, sender));
-        // Only a request sent while another was in flight finds one here
-        // (HTTP/1 pipelining is not served, so in practice never).
-        if let Some((addr, sender)) = previous {
-            self.idle.park(addr, sender);
-        }
-    }
-}
-
-impl Drop for HeldHttp1 {
-    fn drop(&mut self) {
-        let held = self.held.get_mut().unwrap_or_else(|p| p.into_inner());
-        if let Some((addr, sender)) = held.take() {
-            self.idle.park(addr, sender);
-        }
-    }
-}
-
-/// HTTP/1 upstream connections no downstream connection holds.
-#[derive(Default)]
-struct IdleHttp1 {
-    by_endpoint: Mutex<HashMap<SocketAddr, Vec<Parked>>>,
-}
-
-/// A parked connection and when it was parked.
-type Parked = (http1::SendRequest<BoxBody>, Instant);
-
-/// Whether a parked connection is still open and has not waited too long.
-fn usable((sender, since): &Parked) -> bool {
-    !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT
-}
-
-impl IdleHttp1 {
-    /// The most recently parked connection to `addr` still open.
-    fn take(&self, addr: SocketAddr) -> Option<http1::SendRequest<BoxBody>> {
-        let mut by_endpoint = self.by_endpoint.lock().unwrap_or_else(|p| p.into_inner());
-        let parked = by_endpoint.get_mut(&addr)?;
-        while let Some(candidate) = parked.pop() {
-            if usable(&candidate) {
-                return Some(candidate.0);
-            }
-        }
-        None
-    }
-
-    /// Keeps `sender` for a later downstream connection if it is idle and
-    /// open; dropping it instead closes its connection. Parking also drops
-    /// connections that closed or waited too long.
-    fn park(&self, addr: SocketAddr, sender: http1::SendRequest<BoxBody>) {
-        let mut by_endpoint = self.by_endpoint.lock().unwrap_or_else(|p| p.into_inner());
-        by_endpoint.retain(|_, parked| {
-            parked.retain(usable);
-            !parked.is_empty()
-        });
-        let parked = by_endpoint.entry(addr).or_default();
-        if sender.is_ready() && parked.len() < MAX_IDLE_PER_ENDPOINT {
-            parked.push((sender, Instant::now()));
-        }
-    }
 }
