@@ -18,6 +18,8 @@ pub struct DashboardArgs {
 
 pub async fn run(args: &DashboardArgs) -> anyhow::Result<ExitCode> {
     let url = page_url(&args.stats_api)?;
+    // reqwest is built without a TLS provider of its own.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let answered = reqwest::Client::new()
         .get(url.join("api/v1/workloads").expect("a relative path"))
         .timeout(Duration::from_secs(5))

@@ -14,6 +14,7 @@ use std::path::Path;
 
 use weft_tests::controller::{ExampleMesh, RunningController, identity_name};
 use weft_tests::demo::RunningDemo;
+use weft_tests::mesh::Mesh;
 use weft_tests::proxy::RunningProxy;
 use weft_tests::{Demo, eventually, http1};
 
@@ -264,6 +265,48 @@ async fn the_dashboard_shows_traffic_edges_plugins_and_live_tap_in_chromium() {
     assert_eq!(text(&browser, "#tap-status").await, "stopped");
 
     grafana::every_query_names_metrics_the_sidecars_export(&[&mesh.backend, &mesh.load]).await;
+}
+
+#[tokio::test]
+async fn weft_dashboard_prints_the_url_and_the_page_refuses_other_hosts_and_unbounded_taps() {
+    let mesh = Mesh::new("dashboard-cli");
+    let controller = mesh.controller().await;
+    let stats = controller.stats_api();
+    let printed = tokio::process::Command::new(weft_tests::binaries::path("weft"))
+        .args(["dashboard", "--stats-api", &stats])
+        .output()
+        .await
+        .expect("running weft");
+    assert!(printed.status.success(), "{printed:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&printed.stdout),
+        format!("{stats}/\n")
+    );
+
+    let addr = controller
+        .logged_addr(" serving the stats API ", "stats_addr=")
+        .unwrap();
+    let page = http1::get(addr, &addr.to_string(), "/").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("/dashboard.js"), "{}", page.text());
+    // A name that is not this machine's: a page rebinding its own name.
+    let rebound = http1::get(addr, "weft.example:8085", "/api/v1/workloads").await;
+    assert_eq!(rebound.status, 403, "{}", rebound.text());
+    let greedy = http1::get(
+        addr,
+        &addr.to_string(),
+        "/api/v1/tap?resource=deploy/web&namespace=demo&limit=100000",
+    )
+    .await;
+    assert_eq!(greedy.status, 400, "{}", greedy.text());
+    assert!(greedy.text().contains("limit"), "{}", greedy.text());
+    let nothing = http1::get(
+        addr,
+        &addr.to_string(),
+        "/api/v1/tap?resource=deploy/nothing",
+    )
+    .await;
+    assert_eq!(nothing.status, 404, "{}", nothing.text());
 }
 
 /// A PNG of a page, not a blank or tiny image: its signature, its size
