@@ -265,6 +265,7 @@ async fn the_dashboard_shows_traffic_edges_plugins_and_live_tap_in_chromium() {
     assert_eq!(text(&browser, "#tap-status").await, "stopped");
 
     grafana::every_query_names_metrics_the_sidecars_export(&[&mesh.backend, &mesh.load]).await;
+    grafana::every_panel_query_returns_data_in_prometheus(&mesh.backend, &mesh.load).await;
 }
 
 #[tokio::test]

@@ -8,7 +8,81 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use serde_json::Value;
+use weft_tests::prometheus::{RunningPrometheus, Target};
 use weft_tests::proxy::RunningProxy;
+use weft_tests::{eventually, http1};
+
+/// Families the test's traffic does not produce (no retries, splits,
+/// dropped series or opaque TCP; backend calls nothing), whose panels may
+/// be empty.
+const QUIET: [&str; 5] = [
+    "retry_",
+    "outbound_split_",
+    "weft_plugin_metric_series_dropped",
+    "inbound_tcp_authz",
+    "direction=\"outbound\"",
+];
+
+/// A real Prometheus scrapes backend's and load's sidecars with their pods'
+/// labels; every panel's query, with the variables set to backend, runs
+/// and, unless it reads a [`QUIET`] family, returns data.
+pub async fn every_panel_query_returns_data_in_prometheus(
+    backend: &RunningProxy,
+    load: &RunningProxy,
+) {
+    let pod = |admin, name: &str, deployment: Option<&str>| {
+        let mut labels = vec![
+            ("namespace", "demo".to_string()),
+            ("pod", name.to_string()),
+            ("serviceaccount", name.to_string()),
+        ];
+        labels.extend(deployment.map(|d| ("deployment", d.to_string())));
+        Target { admin, labels }
+    };
+    let prometheus = RunningPrometheus::spawn(&[
+        pod(backend.admin, "backend", Some("backend")),
+        pod(load.admin, "load", None),
+    ])
+    .await;
+    let queries: Vec<String> = dashboards()
+        .iter()
+        .flat_map(|(_, dashboard)| panel_exprs(dashboard))
+        .map(|expr| {
+            expr.replace("$__rate_interval", "1m")
+                .replace("$namespace", "demo")
+                .replace("$deployment", "backend")
+                .replace("$pod", ".*")
+        })
+        .collect();
+    eventually("every panel's query returns data", || async {
+        for query in &queries {
+            let path = format!("/api/v1/query?query={}", encode(query));
+            let reply = http1::get(prometheus.addr, &prometheus.addr.to_string(), &path).await;
+            let answer: Value = serde_json::from_slice(&reply.body).map_err(|e| e.to_string())?;
+            assert_eq!(answer["status"], "success", "{query}: {answer}");
+            let empty = answer["data"]["result"]
+                .as_array()
+                .is_none_or(Vec::is_empty);
+            if empty && !QUIET.iter().any(|quiet| query.contains(quiet)) {
+                return Err(format!("no data yet for {query}"));
+            }
+        }
+        Ok(())
+    })
+    .await;
+}
+
+/// Percent-encodes everything but unreserved characters, for a query string.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
 
 pub async fn every_query_names_metrics_the_sidecars_export(proxies: &[&RunningProxy]) {
     let mut exported = BTreeSet::new();
