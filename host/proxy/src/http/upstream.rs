@@ -171,7 +171,7 @@ impl Upstream {
         held: &HeldHttp1,
     ) -> Result<Response<Incoming>, SendError> {
         to_origin_form(&mut req, addr)?;
-        if let Some(mut sender) = self.idle.take(addr)
+        if let Some(mut sender) = held.take(addr).or_else(|| self.idle.take(addr))
             && sender.ready().await.is_ok()
         {
             match sender.try_send_request(req).await {

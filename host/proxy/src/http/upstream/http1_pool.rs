@@ -42,6 +42,15 @@ impl HeldHttp1 {
         }
     }
 
+    /// The connection this downstream connection still holds, when it is to
+    /// `addr` and open (see [`release`](Self::release)).
+    pub(super) fn take(&self, addr: SocketAddr) -> Option<SendRequest<BoxBody>> {
+        match lock(&self.held).take() {
+            Some((held_addr, sender)) if held_addr == addr && !sender.is_closed() => Some(sender),
+            _ => None,
+        }
+    }
+
     /// Holds `sender`, which answered `rsp`, until the response body ends
     /// ([`release`](Self::release)). A connection switched to another
     /// protocol is not HTTP any more: it is not kept.
@@ -54,16 +63,22 @@ impl HeldHttp1 {
         if rsp.status() == StatusCode::SWITCHING_PROTOCOLS {
             return;
         }
-        // One held before is dropped: its response never ended (a retried
-        // attempt, or a client gone), so it is not fit for another request.
+        // One still held here was not taken for this request (closed, to
+        // another endpoint, or its response never ended): dropped.
         *lock(&self.held) = Some((addr, sender));
     }
 
     /// Parks the held connection: its response has been read to the end,
     /// so it is ready for the next request, from any downstream connection.
+    /// One not ready yet is still sending its request body (the upstream
+    /// answered early): this downstream connection keeps it rather than
+    /// have another client's request wait behind that body.
     pub fn release(&self) {
-        let held = lock(&self.held).take();
-        if let Some((addr, sender)) = held {
+        let mut held = lock(&self.held);
+        if held.as_ref().is_some_and(|(_, sender)| sender.is_ready())
+            && let Some((addr, sender)) = held.take()
+        {
+            drop(held);
             self.idle.park(addr, sender);
         }
     }
