@@ -302,8 +302,7 @@ async fn start_identity(
     let credentials = Credentials::default();
     let own = ServiceAccount::new(weft_controller::index::ROOT_NAMESPACE, CONTROLLER_ACCOUNT)?;
     tokio::spawn(keep_certified(issuer.clone(), own, credentials.clone()));
-    let tls =
-        weft_identity::server_config(credentials.clone(), issuer.anchors(), &[b"h2"])?;
+    let tls = weft_identity::server_config(credentials.clone(), issuer.anchors(), &[b"h2"])?;
     let tap = TapRelayApi::new(state.clone(), credentials, issuer.clone(), trust.clone());
 
     let tokens = if args.kubernetes {

@@ -374,7 +374,14 @@ where
                 .with_upgrades();
             // Idle kept-alive HTTP/1 connections end at the header read timeout.
             let idle = std::future::pending();
-            Box::pin(drain(connection, |c| c.graceful_shutdown(), &proxy, &conn, idle)).await;
+            Box::pin(drain(
+                connection,
+                |c| c.graceful_shutdown(),
+                &proxy,
+                &conn,
+                idle,
+            ))
+            .await;
         }
         Detected::Http2(prefix) => {
             let activity = ConnectionActivity::default();
@@ -388,7 +395,14 @@ where
                 .serve_connection(TokioIo::new(PrefixedIo::new(prefix, io)), service);
             // Its first request must come as fast as an HTTP/1 head.
             let idle = activity.idle(config.header_read_timeout(), config.http2_idle_timeout());
-            Box::pin(drain(connection, |c| c.graceful_shutdown(), &proxy, &conn, idle)).await;
+            Box::pin(drain(
+                connection,
+                |c| c.graceful_shutdown(),
+                &proxy,
+                &conn,
+                idle,
+            ))
+            .await;
         }
         Detected::Opaque(prefix) => {
             Box::pin(relay(&proxy, &conn, PrefixedIo::new(prefix, io))).await;
