@@ -23,6 +23,7 @@ pub mod proxy;
 pub mod registry;
 pub mod relay;
 pub mod schemas;
+pub mod traffic;
 pub mod webhook;
 
 pub use demo::Demo;

@@ -9,37 +9,19 @@ mod browser;
 mod grafana;
 
 use std::cell::Cell;
-use std::net::SocketAddr;
 use std::path::Path;
 
-use weft_tests::controller::{ExampleMesh, RunningController, identity_name};
-use weft_tests::demo::RunningDemo;
+use weft_tests::controller::{ExampleMesh, identity_name};
 use weft_tests::mesh::Mesh;
-use weft_tests::proxy::RunningProxy;
-use weft_tests::{Demo, eventually, http1};
+use weft_tests::traffic::Traffic;
+use weft_tests::{eventually, http1};
 
 use browser::Browser;
 
-const BACKEND_SERVICE: &str = "backend.demo.svc.cluster.local:8081";
-
-/// The example mesh with backend (behind authz, metrics and retry) and
-/// load's sidecars certified and told to the controller, a WasmPlugin
-/// whose sha256 is not hex, and steady traffic from load to backend.
-struct Traffic {
-    _mesh: ExampleMesh,
-    controller: RunningController,
-    _app: RunningDemo,
-    backend: RunningProxy,
-    load: RunningProxy,
-    sender: tokio::task::JoinHandle<()>,
-}
-
-impl Traffic {
-    async fn start() -> Self {
-        let mesh = ExampleMesh::copy("dashboard");
-        // The example's TrafficSplit would send a tenth of load's requests
-        // to app, which does not run here.
-        std::fs::remove_file(mesh.resources().join("traffic.yaml")).unwrap();
+/// The example mesh's backend (behind authz, metrics and retry) and
+/// load, and a WasmPlugin whose sha256 is not hex.
+async fn traffic() -> Traffic {
+    Traffic::start("dashboard", |mesh: &ExampleMesh| {
         mesh.edit(
             "workloads.yaml",
             "  # No weft.io/plugins: runs the namespace's metrics,retry.\nspec:",
@@ -55,103 +37,8 @@ impl Traffic {
             ),
         )
         .unwrap();
-        let controller = RunningController::spawn_with(
-            &mesh.resources(),
-            "127.0.0.1:0".parse().unwrap(),
-            &[("WEFT_CONTROLLER_SCRAPE_INTERVAL", "250ms")],
-        )
-        .await;
-        let app = Demo::http("backend").spawn().await;
-        let backend = sidecar(&mesh, &controller, "demo/backend", "backend", app.addr).await;
-        let load = sidecar(
-            &mesh,
-            &controller,
-            "demo/load",
-            "load",
-            weft_tests::closed_port(),
-        )
-        .await;
-        let backend_tap = backend.tap.expect("a certified sidecar serves tap");
-        for (from, to) in [
-            ("containerPort: 4243", backend.inbound.port()),
-            ("containerPort: 4291", backend.admin.port()),
-            ("containerPort: 4290", backend_tap.port()),
-            ("containerPort: 4391", load.admin.port()),
-        ] {
-            mesh.edit("workloads.yaml", from, &format!("containerPort: {to}"));
-        }
-        // The pods not running here point at ports nothing listens on, so
-        // a local mesh running beside the test is never scraped or called.
-        for port in [
-            "4190", "4191", "4390", "4443", "4490", "4491", "4543", "4590", "4591",
-        ] {
-            let closed = weft_tests::closed_port().port();
-            mesh.edit(
-                "workloads.yaml",
-                &format!("containerPort: {port}"),
-                &format!("containerPort: {closed}"),
-            );
-            if matches!(port, "4443" | "4543") {
-                mesh.edit(
-                    "services.yaml",
-                    &format!("port: {port}"),
-                    &format!("port: {closed}"),
-                );
-            }
-        }
-        mesh.edit(
-            "services.yaml",
-            "port: 4243",
-            &format!("port: {}", backend.inbound.port()),
-        );
-        let outbound = load.outbound;
-        eventually("load reaches backend through the Service", || async {
-            let rsp = http1::get(outbound, BACKEND_SERVICE, "/").await;
-            (rsp.status == 200).then_some(()).ok_or_else(|| rsp.text())
-        })
-        .await;
-        let sender = tokio::spawn(async move {
-            loop {
-                http1::get(outbound, BACKEND_SERVICE, "/").await;
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        });
-        Traffic {
-            _mesh: mesh,
-            controller,
-            _app: app,
-            backend,
-            load,
-            sender,
-        }
-    }
-
-    async fn get(&self, path: &str) -> u16 {
-        http1::get(self.load.outbound, BACKEND_SERVICE, path)
-            .await
-            .status
-            .as_u16()
-    }
-}
-
-impl Drop for Traffic {
-    fn drop(&mut self) {
-        self.sender.abort();
-    }
-}
-
-async fn sidecar(
-    mesh: &ExampleMesh,
-    controller: &RunningController,
-    workload: &str,
-    account: &str,
-    app: SocketAddr,
-) -> RunningProxy {
-    let sidecar = mesh.sidecar(controller, workload, app);
-    controller
-        .with_identity(sidecar, workload, account)
-        .spawn()
-        .await
+    })
+    .await
 }
 
 /// The text of each cell of the rows `css` selects.
@@ -174,7 +61,7 @@ async fn text(browser: &Browser, css: &str) -> String {
 
 #[tokio::test]
 async fn the_dashboard_shows_traffic_edges_plugins_and_live_tap_in_chromium() {
-    let mesh = Traffic::start().await;
+    let mesh = traffic().await;
     // authz's denials, for the Grafana check below.
     assert_eq!(mesh.get("/admin").await, 403);
     let browser = Browser::start().await;

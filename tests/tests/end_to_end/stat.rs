@@ -3,148 +3,23 @@
 //! The controller scrapes both sidecars itself; a real Prometheus scraping
 //! the same sidecars gives the same figures.
 
-use std::net::SocketAddr;
-
 use serde_json::Value;
-use weft_tests::controller::{ExampleMesh, RunningController, identity_name};
-use weft_tests::demo::RunningDemo;
+use weft_tests::controller::{ExampleMesh, identity_name};
+use weft_tests::eventually;
 use weft_tests::prometheus::{RunningPrometheus, Target};
 use weft_tests::proxy::RunningProxy;
-use weft_tests::{Demo, eventually, http1};
+use weft_tests::traffic::Traffic;
 
-const BACKEND_SERVICE: &str = "backend.demo.svc.cluster.local:8081";
-
-/// The example mesh with load sending straight to backend's sidecar (no
-/// split), both sidecars certified, their ports told to the controller,
-/// and steady traffic until dropped.
-struct Traffic {
-    _mesh: ExampleMesh,
-    controller: RunningController,
-    _app: RunningDemo,
-    backend: RunningProxy,
-    load: RunningProxy,
-    sender: tokio::task::JoinHandle<()>,
-}
-
-impl Traffic {
-    async fn start(name: &str) -> Self {
-        let mesh = ExampleMesh::copy(name);
-        // The example's TrafficSplit would send a tenth of load's requests
-        // to app, which does not run here.
-        std::fs::remove_file(mesh.resources().join("traffic.yaml")).unwrap();
+/// load sends to backend's sidecar alone: no split.
+async fn traffic(name: &str) -> Traffic {
+    Traffic::start(name, |mesh: &ExampleMesh| {
         mesh.edit(
             "workloads.yaml",
             "weft.io/plugins: split,metrics",
             "weft.io/plugins: metrics",
-        );
-        let controller = RunningController::spawn_with(
-            &mesh.resources(),
-            "127.0.0.1:0".parse().unwrap(),
-            &[("WEFT_CONTROLLER_SCRAPE_INTERVAL", "250ms")],
         )
-        .await;
-        let app = Demo::http("backend").spawn().await;
-        let backend = sidecar(&mesh, &controller, "demo/backend", "backend", app.addr).await;
-        let load = sidecar(
-            &mesh,
-            &controller,
-            "demo/load",
-            "load",
-            weft_tests::closed_port(),
-        )
-        .await;
-        for (from, to) in [
-            ("containerPort: 4243", backend.inbound.port()),
-            ("containerPort: 4291", backend.admin.port()),
-            ("containerPort: 4391", load.admin.port()),
-        ] {
-            mesh.edit("workloads.yaml", from, &format!("containerPort: {to}"));
-        }
-        // The pods not running here point at ports nothing listens on, so
-        // a local mesh running beside the test is never scraped or called.
-        for port in ["4191", "4443", "4491", "4543", "4591"] {
-            let closed = weft_tests::closed_port().port();
-            mesh.edit(
-                "workloads.yaml",
-                &format!("containerPort: {port}"),
-                &format!("containerPort: {closed}"),
-            );
-            if matches!(port, "4443" | "4543") {
-                mesh.edit(
-                    "services.yaml",
-                    &format!("port: {port}"),
-                    &format!("port: {closed}"),
-                );
-            }
-        }
-        mesh.edit(
-            "services.yaml",
-            "port: 4243",
-            &format!("port: {}", backend.inbound.port()),
-        );
-        let outbound = load.outbound;
-        // Until the controller has the edited ports, load's sidecar knows
-        // only endpoints where nothing listens.
-        eventually("load reaches backend through the Service", || async {
-            let rsp = http1::get(outbound, BACKEND_SERVICE, "/").await;
-            (rsp.status == 200).then_some(()).ok_or_else(|| rsp.text())
-        })
-        .await;
-        // Steady traffic; what the proxies counted is what the test checks.
-        let sender = tokio::spawn(async move {
-            loop {
-                http1::get(outbound, BACKEND_SERVICE, "/").await;
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        });
-        Traffic {
-            _mesh: mesh,
-            controller,
-            _app: app,
-            backend,
-            load,
-            sender,
-        }
-    }
-
-    /// Runs `weft ARGS -o json` and parses what it printed.
-    async fn weft_json(&self, args: &[&str]) -> Result<Value, String> {
-        let output = tokio::process::Command::new(weft_tests::binaries::path("weft"))
-            .args(args)
-            .args(["-o", "json", "--stats-api", &self.controller.stats_api()])
-            .output()
-            .await
-            .expect("running weft");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() {
-            return Err(format!(
-                "{}{}",
-                stdout,
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        serde_json::from_str(&stdout).map_err(|e| format!("{e}: {stdout}"))
-    }
-}
-
-impl Drop for Traffic {
-    fn drop(&mut self) {
-        self.sender.abort();
-    }
-}
-
-async fn sidecar(
-    mesh: &ExampleMesh,
-    controller: &RunningController,
-    workload: &str,
-    account: &str,
-    app: SocketAddr,
-) -> RunningProxy {
-    let sidecar = mesh.sidecar(controller, workload, app);
-    controller
-        .with_identity(sidecar, workload, account)
-        .spawn()
-        .await
+    })
+    .await
 }
 
 /// The row of `name` in `weft stat … -o json`.
@@ -163,7 +38,7 @@ fn served(rows: &Value, name: &str) -> Result<(f64, f64), String> {
 
 #[tokio::test]
 async fn stat_and_edges_show_traffic_through_sidecars_and_its_mtls_identities() {
-    let mesh = Traffic::start("stat").await;
+    let mesh = traffic("stat").await;
     let backend = std::cell::Cell::new(None);
     eventually("weft stat shows backend's traffic", || async {
         let rows = mesh.weft_json(&["stat", "deploy", "-n", "demo"]).await?;
@@ -198,7 +73,7 @@ async fn stat_and_edges_show_traffic_through_sidecars_and_its_mtls_identities() 
 
 #[tokio::test]
 async fn a_prometheus_scraping_the_same_sidecars_agrees_with_the_controller() {
-    let mesh = Traffic::start("stat-prometheus").await;
+    let mesh = traffic("stat-prometheus").await;
     let pod = |proxy: &RunningProxy, pod: &str, account: &str| Target {
         admin: proxy.admin,
         labels: vec![
