@@ -122,10 +122,7 @@ impl ServerCertVerifier for FollowingServers {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0
-            .verifiers()
-            .servers
-            .verify_tls12_signature(message, cert, dss)
+        signatures::verify_tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -134,14 +131,11 @@ impl ServerCertVerifier for FollowingServers {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0
-            .verifiers()
-            .servers
-            .verify_tls13_signature(message, cert, dss)
+        signatures::verify_tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.verifiers().servers.supported_verify_schemes()
+        signatures::schemes()
     }
 }
 
@@ -181,10 +175,7 @@ impl ClientCertVerifier for FollowingClients {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0
-            .verifiers()
-            .clients
-            .verify_tls12_signature(message, cert, dss)
+        signatures::verify_tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -193,14 +184,45 @@ impl ClientCertVerifier for FollowingClients {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0
-            .verifiers()
-            .clients
-            .verify_tls13_signature(message, cert, dss)
+        signatures::verify_tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.verifiers().clients.supported_verify_schemes()
+        signatures::schemes()
+    }
+}
+
+/// Handshake signatures, checked alike for both sides: they depend on the
+/// provider's algorithms, not on the anchors.
+mod signatures {
+    use std::sync::LazyLock;
+
+    use rustls::client::danger::HandshakeSignatureValid;
+    use rustls::crypto::WebPkiSupportedAlgorithms;
+    use rustls::pki_types::CertificateDer;
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+
+    static ALGORITHMS: LazyLock<WebPkiSupportedAlgorithms> =
+        LazyLock::new(|| crate::tls::provider().signature_verification_algorithms);
+
+    pub fn verify_tls12(
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &ALGORITHMS)
+    }
+
+    pub fn verify_tls13(
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &ALGORITHMS)
+    }
+
+    pub fn schemes() -> Vec<SignatureScheme> {
+        ALGORITHMS.supported_schemes()
     }
 }
 
