@@ -216,6 +216,15 @@ impl Drop for ConnectionMeter {
     }
 }
 
+/// Asserts that `text` holds each `(family, value)` sample of `series`.
+#[cfg(test)]
+pub(crate) fn assert_samples(text: &str, series: &str, samples: &[(&str, u64)]) {
+    for (family, value) in samples {
+        let line = format!("{family}{series} {value}\n");
+        assert!(text.contains(&line), "no `{}` in\n{text}", line.trim_end());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,32 +242,23 @@ mod tests {
         encode(&mut text, &registry).unwrap();
         let series =
             r#"{direction="inbound",peer="src",tls="disabled",target_addr="127.0.0.1:80"}"#;
-        assert!(
-            text.contains(&format!("tcp_open_total{series} 1\n")),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!("tcp_open_connections{series} 1\n")),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!("tcp_read_bytes_total{series} 10\n")),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!("tcp_write_bytes_total{series} 32\n")),
-            "{text}"
+        assert_samples(
+            &text,
+            series,
+            &[
+                ("tcp_open_total", 1),
+                ("tcp_open_connections", 1),
+                ("tcp_read_bytes_total", 10),
+                ("tcp_write_bytes_total", 32),
+            ],
         );
         drop(meter);
         let mut text = String::new();
         encode(&mut text, &registry).unwrap();
-        assert!(
-            text.contains(&format!("tcp_close_total{series} 1\n")),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!("tcp_open_connections{series} 0\n")),
-            "{text}"
+        assert_samples(
+            &text,
+            series,
+            &[("tcp_close_total", 1), ("tcp_open_connections", 0)],
         );
     }
 }

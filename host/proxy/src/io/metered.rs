@@ -196,7 +196,7 @@ impl<T: AsyncWrite> AsyncWrite for MeteredIo<T> {
 mod tests {
     use super::*;
     use crate::Direction;
-    use crate::metrics::{NoTlsReason, Peer};
+    use crate::metrics::{NoTlsReason, Peer, assert_samples};
     use prometheus_client::encoding::text::encode;
     use prometheus_client::registry::Registry;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -226,17 +226,14 @@ mod tests {
         io.write_all(b"hi").await.unwrap();
         let series = r#"{direction="inbound",peer="src",tls="true",client_id="app.demo.serviceaccount.identity.weft-system.x",target_addr="a:1"}"#;
         let text = text(&registry);
-        assert!(
-            text.contains(&format!("tcp_open_total{series} 1\n")),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!("tcp_read_bytes_total{series} 5\n")),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!("tcp_write_bytes_total{series} 2\n")),
-            "{text}"
+        assert_samples(
+            &text,
+            series,
+            &[
+                ("tcp_open_total", 1),
+                ("tcp_read_bytes_total", 5),
+                ("tcp_write_bytes_total", 2),
+            ],
         );
     }
 
@@ -250,17 +247,14 @@ mod tests {
         drop(MeteredIo::pending(server, metrics, labels));
         let series = r#"{direction="inbound",peer="src",tls="no_identity",no_tls_reason="no_tls_from_remote",target_addr="a:1"}"#;
         let text = text(&registry);
-        assert!(
-            text.contains(&format!("tcp_open_total{series} 1\n")),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!("tcp_close_total{series} 1\n")),
-            "{text}"
-        );
-        assert!(
-            text.contains(&format!("tcp_open_connections{series} 0\n")),
-            "{text}"
+        assert_samples(
+            &text,
+            series,
+            &[
+                ("tcp_open_total", 1),
+                ("tcp_close_total", 1),
+                ("tcp_open_connections", 0),
+            ],
         );
     }
 }
