@@ -119,8 +119,11 @@ pub struct AuthorizationPolicySpec {
     pub required_authentication_refs: Vec<AuthenticationRef>,
 }
 
+/// A reference to another object by group, kind and name, as Linkerd's
+/// policy resources write them (`targetRef`, `requiredAuthenticationRefs`,
+/// `identityRefs`).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct TargetRef {
+pub struct ObjectRef {
     #[serde(default)]
     pub group: String,
     pub kind: String,
@@ -128,14 +131,9 @@ pub struct TargetRef {
     pub namespace: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct AuthenticationRef {
-    #[serde(default)]
-    pub group: String,
-    pub kind: String,
-    pub name: String,
-    pub namespace: Option<String>,
-}
+pub type TargetRef = ObjectRef;
+pub type AuthenticationRef = ObjectRef;
+pub type IdentityRef = ObjectRef;
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -144,15 +142,6 @@ pub struct MeshTlsAuthenticationSpec {
     pub identities: Vec<String>,
     #[serde(default)]
     pub identity_refs: Vec<IdentityRef>,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct IdentityRef {
-    #[serde(default)]
-    pub group: String,
-    pub kind: String,
-    pub name: String,
-    pub namespace: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
