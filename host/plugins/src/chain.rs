@@ -28,8 +28,7 @@ pub(crate) struct LoadedPlugin {
     pub spec: PluginSpec,
     pub pre: PluginPre<State>,
     pub deadline_ticks: u64,
-    /// For instantiation and `init`: [`INIT_TIMEOUT`], or the hook
-    /// timeout when that is longer.
+    /// For instantiation and `init`: [`init_timeout`].
     pub init_deadline_ticks: u64,
     pub hooks: Hooks,
 }
@@ -39,6 +38,12 @@ pub(crate) struct LoadedPlugin {
 /// the machine kept waiting; a plugin whose `init` never returns is still
 /// refused, by the load that first starts it.
 pub(crate) const INIT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What instantiation and `init` may take: [`INIT_TIMEOUT`], or the hook
+/// timeout when that is longer.
+pub(crate) fn init_timeout(spec: &PluginSpec) -> Duration {
+    spec.timeout().max(INIT_TIMEOUT)
+}
 
 impl LoadedPlugin {
     fn sees(&self, direction: Direction, hook: Hooks) -> bool {
@@ -445,7 +450,8 @@ fn instantiate(
     let describe_start = |store: &Store<State>, e: &wasmtime::Error| {
         let mut failure = describe(plugin, store, e);
         if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-            failure.reason = format!("did not start within {} ms", INIT_TIMEOUT.as_millis());
+            let limit = init_timeout(&plugin.spec).as_millis();
+            failure.reason = format!("did not start within {limit} ms");
         }
         failure
     };

@@ -169,7 +169,7 @@ impl Runtime {
             spec: spec.clone(),
             pre,
             deadline_ticks: engine::deadline_ticks(spec.timeout()),
-            init_deadline_ticks: engine::deadline_ticks(spec.timeout().max(chain::INIT_TIMEOUT)),
+            init_deadline_ticks: engine::deadline_ticks(chain::init_timeout(spec)),
             hooks: Hooks::empty(),
         })
     }
