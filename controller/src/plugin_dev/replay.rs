@@ -202,24 +202,13 @@ pub fn report(recorded: &Recorded, outcome: &Outcome) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use weft_api::tap::tap_event::Event;
-    use weft_api::tap::{Direction, Header, RequestInit, ResponseEnd, ResponseInit, TapEvent};
+    use weft_api::tap::{Header, RequestInit, ResponseEnd, ResponseInit};
 
     use super::*;
-    use crate::tap::cli::json;
+    use crate::tap::cli::{inbound_event, json};
 
     fn event(id: u64, kind: Event) -> String {
-        json(&TapEvent {
-            request_id: id,
-            proxy: "demo/web".into(),
-            direction: Direction::Inbound as i32,
-            source: "10.0.0.1:5000".into(),
-            destination: "10.0.0.2:8080".into(),
-            tls: true,
-            peer_identity: "app.demo.serviceaccount.identity.weft-system.cluster.local".into(),
-            event: Some(kind),
-            dropped: 0,
-        })
-        .to_string()
+        json(&inbound_event(id, kind)).to_string()
     }
 
     fn init(path: &str) -> Event {

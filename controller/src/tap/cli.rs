@@ -14,6 +14,8 @@ use weft_api::tap::tap_event::Event;
 use weft_api::tap::tap_relay_client::TapRelayClient;
 use weft_api::tap::{Match, TapEvent, TapRequest};
 
+#[cfg(test)]
+pub(crate) use render::inbound_event;
 pub use render::{Format, json};
 pub use top::{TopArgs, top};
 

@@ -151,6 +151,23 @@ pub fn json(event: &TapEvent) -> Value {
     object
 }
 
+/// An event of request `request_id` that `demo/web`'s proxy saw inbound
+/// from an mTLS client, for tests of what reads tap's output.
+#[cfg(test)]
+pub(crate) fn inbound_event(request_id: u64, kind: Event) -> TapEvent {
+    TapEvent {
+        request_id,
+        proxy: "demo/web".into(),
+        direction: Direction::Inbound as i32,
+        source: "10.0.0.1:5000".into(),
+        destination: "10.0.0.2:8080".into(),
+        tls: true,
+        peer_identity: "app.demo.serviceaccount.identity.weft-system.cluster.local".into(),
+        event: Some(kind),
+        dropped: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use weft_api::tap::{Header, RequestInit, ResponseEnd};
@@ -158,17 +175,7 @@ mod tests {
     use super::*;
 
     fn event(kind: Event) -> TapEvent {
-        TapEvent {
-            request_id: 7,
-            proxy: "demo/web".into(),
-            direction: Direction::Inbound as i32,
-            source: "10.0.0.1:5000".into(),
-            destination: "10.0.0.2:8080".into(),
-            tls: true,
-            peer_identity: "app.demo.serviceaccount.identity.weft-system.cluster.local".into(),
-            event: Some(kind),
-            dropped: 0,
-        }
+        inbound_event(7, kind)
     }
 
     #[test]

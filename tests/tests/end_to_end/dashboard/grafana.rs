@@ -246,14 +246,17 @@ fn exported_names(text: &str) -> BTreeSet<String> {
 /// matchers, strings, ranges and `by (…)` lists that are neither functions,
 /// keywords nor Grafana's variables.
 fn metric_names(expr: &str) -> BTreeSet<String> {
-    // Aggregations may be followed by `by (…)` rather than their `(`.
-    const KEYWORDS: [&str; 24] = [
+    // Followed by a list of label names.
+    const GROUPING: [&str; 6] = [
         "by",
         "without",
         "on",
         "ignoring",
         "group_left",
         "group_right",
+    ];
+    // Aggregations may be followed by `by (…)` rather than their `(`.
+    const KEYWORDS: [&str; 18] = [
         "and",
         "or",
         "unless",
@@ -307,22 +310,14 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
                 let word: String = chars[start..i].iter().collect();
                 let rest = chars[i..].iter().collect::<String>();
                 let called = rest.trim_start().starts_with('(');
-                let grouping = [
-                    "by",
-                    "without",
-                    "on",
-                    "ignoring",
-                    "group_left",
-                    "group_right",
-                ]
-                .contains(&word.as_str());
+                let grouping = GROUPING.contains(&word.as_str());
                 if grouping && called {
                     // `by (a, b)`: label names, not metrics.
                     while i < chars.len() && chars[i] != ')' {
                         i += 1;
                     }
                     i += 1;
-                } else if !called && !KEYWORDS.contains(&word.as_str()) {
+                } else if !called && !grouping && !KEYWORDS.contains(&word.as_str()) {
                     names.insert(word);
                 }
             }
