@@ -22,6 +22,12 @@ pub mod identity {
 /// speak to it.
 pub mod destination {
     tonic::include_proto!("weft.destination.v1alpha1");
+
+    /// An endpoint's weight when nothing says otherwise (Linkerd's): a
+    /// balancer divides each endpoint's load by its weight relative to this.
+    /// Kubernetes says nothing of relative capacity, so the controller sends
+    /// it for every endpoint, and a proxy reads an unset weight (0) as it.
+    pub const DEFAULT_WEIGHT: u32 = 10_000;
 }
 
 /// `weft.tap.v1alpha1`: live requests from the proxies, relayed by the

@@ -12,8 +12,7 @@ use weft_identity::TrustDomain;
 
 use crate::index::{Authority, EndpointPod, Index, LoadBalancer, ServiceEndpoint};
 
-/// Every endpoint's weight: Kubernetes says nothing of relative capacity.
-pub const DEFAULT_WEIGHT: u32 = 10_000;
+pub use weft_api::destination::DEFAULT_WEIGHT;
 
 /// A Service's endpoints at one port, as a client is told them.
 #[derive(Clone, Debug, PartialEq)]

@@ -20,8 +20,7 @@ use tokio::time::Instant;
 use tower::Service;
 use tower::load::Load;
 
-/// The weight every endpoint has unless the controller says otherwise.
-pub const DEFAULT_WEIGHT: u32 = 10_000;
+pub use weft_api::destination::DEFAULT_WEIGHT;
 
 /// An endpoint with its weight and its load, as the balancers see it.
 pub struct Weighted<S> {
