@@ -56,7 +56,7 @@ pub fn deployment(values: &Values) -> Value {
         values.image.tag
     );
     let issuer = &values.identity.issuer;
-    let args = [
+    let mut args = vec![
         "--kubernetes".to_string(),
         "--listen=0.0.0.0:8090".into(),
         // Injected proxies have an identity and take their chains over
@@ -77,6 +77,9 @@ pub fn deployment(values: &Values) -> Value {
         format!("--state-dir={STATE_DIR}"),
         format!("--log={}", values.controller_log_level),
     ];
+    if !values.prometheus_url.is_empty() {
+        args.push(format!("--prometheus-url={}", values.prometheus_url));
+    }
     let field = |path: &str| json!({"fieldRef": {"fieldPath": path}});
     let probe =
         |path: &str| json!({"httpGet": {"path": path, "port": "webhook", "scheme": "HTTPS"}});

@@ -28,6 +28,9 @@ pub struct Values {
     pub controller_replicas: u32,
     #[serde(deserialize_with = "scalar")]
     pub controller_log_level: String,
+    /// The Prometheus the stats API asks; empty: the controller scrapes.
+    #[serde(deserialize_with = "scalar")]
+    pub prometheus_url: String,
     pub controller_resources: Resources,
     pub enable_pod_anti_affinity: bool,
     pub enable_pod_disruption_budget: bool,

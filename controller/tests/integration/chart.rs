@@ -237,6 +237,32 @@ fn weft_install_prints_what_helm_renders_for_the_same_values() {
         assert_eq!(namespace["metadata"]["name"], "weft-system");
         assert_same(keyed(rendered), keyed(installed), ha);
     }
+    // A Prometheus for the stats API reaches the controller's arguments,
+    // and both render it alike.
+    let prometheus = dir.join("prometheus-values.yaml");
+    std::fs::write(
+        &prometheus,
+        "prometheusUrl: http://prometheus.monitoring.svc:9090\n",
+    )
+    .unwrap();
+    let rendered = template("weft", &[fixed.as_path(), prometheus.as_path()]);
+    let args = InstallArgs {
+        values: vec![fixed.clone(), prometheus],
+        ..InstallArgs::default()
+    };
+    let mut installed = render(&args).unwrap().objects;
+    installed.remove(0);
+    let controller = only(&installed, "Deployment", "weft-controller");
+    let flag = "--prometheus-url=http://prometheus.monitoring.svc:9090";
+    assert!(
+        controller["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|arg| arg == flag),
+        "{flag} in {controller}"
+    );
+    assert_same(keyed(rendered), keyed(installed), false);
     let crds = InstallArgs {
         crds: true,
         ..InstallArgs::default()
