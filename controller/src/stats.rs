@@ -35,7 +35,7 @@ pub use edges::{Edge, EdgesQuery, edges};
 pub use embedded::Embedded;
 pub use prometheus::Prometheus;
 pub use resource::{Resource, ResourceKind};
-pub use routes::{RouteRow, RoutesQuery, routes};
+pub use routes::{RouteRow, RoutesQuery, ServiceRef, routes};
 pub use stat::{Meshed, StatQuery, StatRow, stat};
 
 /// A series' labels, sorted by name.

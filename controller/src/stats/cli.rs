@@ -72,6 +72,12 @@ pub struct RoutesArgs {
     target: String,
     #[arg(short, long, default_value = "default")]
     namespace: String,
+    /// Only the workload's requests to this Service (`svc/NAME`).
+    #[arg(long)]
+    to: Option<String>,
+    /// The `--to` Service's namespace (the target's by default).
+    #[arg(long, requires = "to")]
+    to_namespace: Option<String>,
     #[command(flatten)]
     source: SourceArgs,
 }
@@ -115,11 +121,13 @@ pub async fn run_edges(args: &EdgesArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn run_routes(args: &RoutesArgs) -> anyhow::Result<ExitCode> {
-    let params = vec![
+    let mut params = vec![
         ("target", args.target.clone()),
         ("namespace", args.namespace.clone()),
         ("window", args.source.window.clone()),
     ];
+    params.extend(args.to.clone().map(|v| ("to", v)));
+    params.extend(args.to_namespace.clone().map(|v| ("to_namespace", v)));
     let rows: Vec<RouteRow> = match &args.source.prometheus_url {
         Some(url) => {
             let query = routes_query(&to_map(&params)).map_err(anyhow::Error::msg)?;

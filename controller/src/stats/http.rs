@@ -3,7 +3,8 @@
 //! - `GET /api/v1/stat?kind=deploy[&name=N][&namespace=NS][&window=1m][&from=deploy/x][&to=svc/y]`
 //!   → `{"rows": [StatRow…]}`
 //! - `GET /api/v1/edges?kind=deploy[&namespace=NS][&window=1m]` → `{"edges": [Edge…]}`
-//! - `GET /api/v1/routes?target=svc/N&namespace=NS[&window=1m]` → `{"routes": [RouteRow…]}`
+//! - `GET /api/v1/routes?target=svc/N&namespace=NS[&window=1m][&to=svc/M][&to_namespace=NS2]`
+//!   → `{"routes": [RouteRow…]}` (`to` only with a workload target)
 //! - `GET /api/v1/workloads[?namespace=NS]` → `{"workloads": […], "plugins": […]}`:
 //!   each pod's plugin chain and every WasmPlugin's verdict
 //! - `GET /api/v1/tap?resource=deploy/N&namespace=NS[&path=][&method=][&authority=][&status=500-599][&max_rps=10][&limit=100]`
@@ -33,8 +34,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::{
-    EdgesQuery, MetricsSource, Resource, ResourceKind, RoutesQuery, StatQuery, edges, parse_window,
-    routes, stat,
+    EdgesQuery, MetricsSource, Resource, ResourceKind, RoutesQuery, ServiceRef, StatQuery, edges,
+    parse_window, routes, stat,
 };
 use crate::dashboard;
 use crate::index::PodSummary;
@@ -223,10 +224,34 @@ pub fn edges_query(params: &Params) -> Result<EdgesQuery, String> {
 }
 
 pub fn routes_query(params: &Params) -> Result<RoutesQuery, String> {
+    let target = resource(params, "target")?.ok_or("target is required, e.g. svc/web")?;
+    let namespace = param(params, "namespace").unwrap_or("default").to_string();
+    let to = match resource(params, "to")? {
+        None => None,
+        Some(_) if target.kind == ResourceKind::Service => {
+            return Err(
+                "to: a Service's routes are already those to it; give a workload, e.g. deploy/web"
+                    .into(),
+            );
+        }
+        Some(to) if to.kind != ResourceKind::Service => {
+            return Err(format!(
+                "to: routes are to a Service, e.g. svc/books, not `{}`",
+                to.kind
+            ));
+        }
+        Some(to) => Some(ServiceRef {
+            name: to.name,
+            namespace: param(params, "to_namespace")
+                .unwrap_or(&namespace)
+                .to_string(),
+        }),
+    };
     Ok(RoutesQuery {
-        target: resource(params, "target")?.ok_or("target is required, e.g. svc/web")?,
-        namespace: param(params, "namespace").unwrap_or("default").to_string(),
+        target,
+        namespace,
         window: window(params)?,
+        to,
     })
 }
 

@@ -7,7 +7,8 @@
 //! `svc/NAME` reads the route series of requests to the Service (`dst` is
 //! its authority, `NAME.NS.svc.…`) and the splits with a backend there;
 //! `deploy/NAME` (or `pod/NAME`, …) reads what that workload's proxies
-//! counted, retries included.
+//! counted, retries included; with `to: svc/NAME`, only its routes to that
+//! Service (as `linkerd viz routes deploy/web --to svc/books`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,6 +23,22 @@ pub struct RoutesQuery {
     pub target: Resource,
     pub namespace: String,
     pub window: Duration,
+    /// For a workload target: only its requests to this Service (`svc/NAME`).
+    pub to: Option<ServiceRef>,
+}
+
+/// A Service by name and namespace.
+#[derive(Clone, Debug)]
+pub struct ServiceRef {
+    pub name: String,
+    pub namespace: String,
+}
+
+impl ServiceRef {
+    /// What its authorities start with: `NAME.NS.svc.`.
+    fn authority_prefix(&self) -> String {
+        format!("{}.{}.svc.", self.name, self.namespace)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,13 +66,27 @@ pub async fn routes(
     query: &RoutesQuery,
 ) -> Result<Vec<RouteRow>, SourceError> {
     let window = query.window;
-    let service = (query.target.kind == ResourceKind::Service)
-        .then(|| format!("{}.{}.svc.", query.target.name, query.namespace));
+    let of_service = query.target.kind == ResourceKind::Service;
+    // Whose requests: the Service's (from any client) or the workload's own.
+    let workload = (!of_service)
+        .then(|| resource_matchers(&query.target, "", Some(&query.namespace)))
+        .unwrap_or_default();
+    // To where: the target Service, or `to`; anywhere when neither.
+    let service = if of_service {
+        Some(
+            ServiceRef {
+                name: query.target.name.clone(),
+                namespace: query.namespace.clone(),
+            }
+            .authority_prefix(),
+        )
+    } else {
+        query.to.as_ref().map(ServiceRef::authority_prefix)
+    };
     let mut route_matchers = vec![Matcher::ne("rt_route", "")];
-    let workload = resource_matchers(&query.target, "", Some(&query.namespace));
-    match &service {
-        Some(prefix) => route_matchers.push(Matcher::prefix("dst", prefix)),
-        None => route_matchers.extend(workload.clone()),
+    route_matchers.extend(workload.clone());
+    if let Some(prefix) = &service {
+        route_matchers.push(Matcher::prefix("dst", prefix));
     }
     let by = ["direction", "rt_route", "dst"];
     let mut rows: BTreeMap<Key, RouteRow> = BTreeMap::new();
@@ -91,24 +122,27 @@ pub async fn routes(
         }
     }
 
-    // Retries carry no authority: only a workload's own are its routes'.
-    if service.is_none() {
+    // Retries carry no authority: only a workload's own are its routes',
+    // and with `to` only on routes already seen going there.
+    if !of_service {
         let retries = Selector::new("retry_requests_total", workload.clone());
         for series in source
             .rate(&retries, &["direction", "route"], window)
             .await?
         {
-            let row = row(&mut rows, &key(&series.labels, "route"), &series.labels);
+            let key = key(&series.labels, "route");
+            if query.to.is_some() && !rows.contains_key(&key) {
+                continue;
+            }
+            let row = row(&mut rows, &key, &series.labels);
             *row.retries_per_sec.get_or_insert(0.0) += series.value;
         }
     }
     for direction in ["inbound", "outbound"] {
-        let matchers = if service.is_some() {
-            Vec::new()
-        } else {
-            workload.clone()
-        };
-        let split = Selector::new(&format!("{direction}_split_requests_total"), matchers);
+        let split = Selector::new(
+            &format!("{direction}_split_requests_total"),
+            workload.clone(),
+        );
         let shares = source.rate(&split, &["route", "backend"], window).await?;
         let wanted = |route: &str| match &service {
             None => true,

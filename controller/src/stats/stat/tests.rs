@@ -183,6 +183,7 @@ async fn routes_show_how_a_split_shared_its_requests_for_the_pod_and_for_the_ser
         target: target.parse().unwrap(),
         namespace: "demo".into(),
         window: Duration::from_secs(60),
+        to: None,
     };
     for target in ["pod/load", "svc/backend"] {
         let rows = routes(&source(), &query(target)).await.unwrap();
@@ -208,4 +209,43 @@ async fn routes_show_how_a_split_shared_its_requests_for_the_pod_and_for_the_ser
     }
     let rows = routes(&source(), &query("svc/web")).await.unwrap();
     assert!(rows.is_empty(), "no split sends to web: {rows:?}");
+
+    // `--to`: the workload's routes that send to that Service only.
+    let to = |service: &str| RoutesQuery {
+        to: Some(super::super::ServiceRef {
+            name: service.into(),
+            namespace: "demo".into(),
+        }),
+        ..query("pod/load")
+    };
+    let rows = routes(&source(), &to("backend")).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].route, "backend");
+    let rows = routes(&source(), &to("web")).await.unwrap();
+    assert!(rows.is_empty(), "load sends nothing to web: {rows:?}");
+}
+
+#[test]
+fn routes_to_takes_a_service_from_a_workload() {
+    use super::super::http::routes_query;
+    let params = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let query = routes_query(&params(&[
+        ("target", "deploy/web"),
+        ("namespace", "demo"),
+        ("to", "svc/books"),
+        ("to_namespace", "shop"),
+    ]))
+    .unwrap();
+    let to = query.to.unwrap();
+    assert_eq!((to.name.as_str(), to.namespace.as_str()), ("books", "shop"));
+    let error = routes_query(&params(&[("target", "svc/web"), ("to", "svc/books")])).unwrap_err();
+    assert!(error.contains("give a workload"), "{error}");
+    let error =
+        routes_query(&params(&[("target", "deploy/web"), ("to", "deploy/books")])).unwrap_err();
+    assert!(error.contains("to a Service"), "{error}");
 }
