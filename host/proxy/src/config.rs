@@ -151,6 +151,12 @@ pub struct Config {
     #[arg(long, env = "WEFT_PROXY_PLUGIN_CACHE_DIR", default_value_os_t = default_plugin_cache_dir(|name| std::env::var_os(name)), value_parser = parse_cache_dir)]
     pub plugin_cache_dir: std::path::PathBuf,
 
+    /// The OTLP/gRPC trace collector, `host:port` (the
+    /// `config.weft.io/trace-collector` annotation). Unset, the proxy
+    /// neither reads nor emits trace context; the headers pass untouched.
+    #[arg(long, env = "WEFT_PROXY_TRACE_COLLECTOR", value_parser = parse_collector)]
+    pub trace_collector: Option<String>,
+
     /// Log filter in `tracing` syntax, e.g. `info` or `weft_proxy=debug`.
     #[arg(long, env = "WEFT_LOG", default_value = "info")]
     pub log: String,
@@ -260,6 +266,8 @@ pub enum ParseError {
     Port(String),
     #[error("`{0}` is not a duration like 500ms, 10s, 2m or 1h")]
     Duration(String),
+    #[error("`{0}` is not a collector address like otel-collector.tracing:4317")]
+    Collector(String),
 }
 
 pub fn parse_ports(s: &str) -> Result<PortSet, ParseError> {
@@ -286,6 +294,20 @@ pub fn parse_ports(s: &str) -> Result<PortSet, ParseError> {
 /// which here means "in memory only".
 fn parse_cache_dir(s: &str) -> Result<std::path::PathBuf, std::convert::Infallible> {
     Ok(std::path::PathBuf::from(s))
+}
+
+/// `host:port`, both required: an OTLP/gRPC endpoint has no default port
+/// that a mesh could assume.
+pub fn parse_collector(s: &str) -> Result<String, ParseError> {
+    let err = || ParseError::Collector(s.to_string());
+    let authority: http::uri::Authority = s.trim().parse().map_err(|_| err())?;
+    if authority.host().is_empty()
+        || authority.port_u16().is_none()
+        || authority.as_str().contains('@')
+    {
+        return Err(err());
+    }
+    Ok(authority.to_string())
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, ParseError> {
@@ -353,6 +375,33 @@ mod tests {
             default_plugin_cache_dir(env(&[])),
             std::env::temp_dir().join(format!("weft-plugin-cache-{uid}"))
         );
+    }
+
+    #[test]
+    fn a_trace_collector_is_a_host_and_a_port() {
+        assert_eq!(
+            parse_collector("collector.tracing:4317"),
+            Ok("collector.tracing:4317".into())
+        );
+        assert_eq!(
+            parse_collector("127.0.0.1:4317"),
+            Ok("127.0.0.1:4317".into())
+        );
+        for bad in [
+            "collector",
+            "collector:",
+            ":4317",
+            "http://c:4317",
+            "u@c:4317",
+            "c:99999",
+            "",
+        ] {
+            assert_eq!(
+                parse_collector(bad),
+                Err(ParseError::Collector(bad.into())),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! cannot forward get a response from `errors::ProxyError`.
 
 mod body_read_timeout;
-mod headers;
+pub mod headers;
 mod hooks;
 mod idle;
 mod load_shed;
@@ -356,7 +356,7 @@ impl hyper::service::Service<Request<Incoming>> for HttpProxy {
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<BoxBody>, Infallible>> + Send>>;
 
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
             // Shed before any work: under overload, even a log line per
@@ -364,6 +364,11 @@ impl hyper::service::Service<Request<Incoming>> for HttpProxy {
             let in_flight = match this.proxy.in_flight().admit(this.conn.direction) {
                 Ok(in_flight) => in_flight.on_connection(this.activity.as_ref().map(|a| a.enter())),
                 Err(overloaded) => return Ok(overloaded.to_response()),
+            };
+            // One branch when tracing is off: no header is read.
+            let span = match this.proxy.tracer() {
+                Some(tracer) => tracer.start_span(&mut req, &this.conn),
+                None => None,
             };
             let tap = this.proxy.taps().observe(&req, &this.conn);
             // For the log, should the request fail (reference-counted copies).
@@ -401,6 +406,9 @@ impl hyper::service::Service<Request<Incoming>> for HttpProxy {
                     (error.to_response(), Some(error.reason()))
                 }
             };
+            if let Some(span) = span {
+                span.finish(rsp.status(), error);
+            }
             let rsp = match completing {
                 Some(completing) => completing.attach(rsp, error),
                 None => rsp,

@@ -14,6 +14,9 @@ pub mod detect;
 mod discovery;
 pub mod errors;
 mod http;
+/// Hop-by-hop stripping and the HTTP/1-over-HTTP/2 head rewrite, public for
+/// the fuzz targets.
+pub use http::headers;
 pub mod identity;
 pub mod init;
 mod io;
@@ -23,6 +26,7 @@ pub mod plugins;
 mod serve;
 mod tap;
 mod tls;
+mod trace;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -92,6 +96,8 @@ pub enum RunError {
     ControllerAddr(#[from] tonic::transport::Error),
     #[error("cannot make a private directory for the controller's modules and chain: {0}")]
     ControllerDir(std::io::Error),
+    #[error("WEFT_PROXY_TRACE_COLLECTOR: {0}")]
+    TraceCollector(tonic::transport::Error),
 }
 
 impl RunError {
@@ -102,7 +108,8 @@ impl RunError {
             RunError::Plugins(_)
             | RunError::Identity(_)
             | RunError::Tls(_)
-            | RunError::ControllerAddr(_) => config::EXIT_CONFIG,
+            | RunError::ControllerAddr(_)
+            | RunError::TraceCollector(_) => config::EXIT_CONFIG,
         }
     }
 }
@@ -185,6 +192,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             dir,
         ));
     }
+    let tracer = match &config.trace_collector {
+        Some(collector) => Some(
+            trace::Tracer::start(collector, config.workload.as_ref(), &mut registry)
+                .map_err(RunError::TraceCollector)?,
+        ),
+        None => None,
+    };
     let draining = CancellationToken::new();
     let tasks = TaskTracker::new();
     let own_addrs = [&inbound, &outbound]
@@ -192,15 +206,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .filter_map(|l| l.local_addr().ok())
         .collect();
     let grace = config.shutdown_grace_period;
-    let proxy = Arc::new(Proxy::new(
-        config,
-        transport,
-        plugins.clone(),
-        (tls, destination_api),
-        own_addrs,
-        draining.clone(),
-        tasks.clone(),
-    ));
+    let proxy = Arc::new(
+        Proxy::new(
+            config,
+            transport,
+            plugins.clone(),
+            (tls, destination_api),
+            own_addrs,
+            draining.clone(),
+            tasks.clone(),
+        )
+        .with_tracer(tracer),
+    );
 
     if let Some(discovery) = proxy.discovery() {
         registry.register_collector(Box::new(discovery::BalancerMetrics::new(discovery)));

@@ -34,6 +34,7 @@ use crate::metrics::{NoTlsReason, Peer, Tls, TransportLabels, TransportMetrics};
 use crate::plugins::Plugins;
 use crate::tap::Taps;
 use crate::tls::{ClientHello, MeshTls, read_transport_header};
+use crate::trace::Tracer;
 use crate::{Direction, orig_dst};
 
 /// The first byte of a TLS record carrying a handshake.
@@ -67,6 +68,8 @@ pub struct Proxy {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     taps: Arc<Taps>,
+    /// With a trace collector: spans for sampled requests.
+    tracer: Option<Tracer>,
 }
 
 impl Proxy {
@@ -115,7 +118,17 @@ impl Proxy {
             shutdown,
             tasks,
             taps: Arc::default(),
+            tracer: None,
         }
+    }
+
+    pub fn with_tracer(mut self, tracer: Option<Tracer>) -> Self {
+        self.tracer = tracer;
+        self
+    }
+
+    pub fn tracer(&self) -> Option<&Tracer> {
+        self.tracer.as_ref()
     }
 
     pub fn taps(&self) -> &Arc<Taps> {
