@@ -11,6 +11,7 @@ mod cluster;
 mod control_plane;
 mod data_plane;
 mod identity;
+mod linkerd_resources;
 mod names;
 mod report;
 mod snapshot;
@@ -23,7 +24,7 @@ use std::process::ExitCode;
 use time::OffsetDateTime;
 
 pub use report::{Category, Check, Outcome, render_json, render_text, success};
-pub use snapshot::{Read, Snapshot, Unreached, gather};
+pub use snapshot::{MeshObjects, Read, Snapshot, Unreached, gather};
 
 #[derive(clap::Args)]
 pub struct CheckArgs {
@@ -101,5 +102,6 @@ pub fn checks(snapshot: &Snapshot, options: &Options, now: OffsetDateTime) -> Ve
     if options.proxy {
         categories.push(data_plane::data_plane(snapshot, options));
     }
+    categories.push(linkerd_resources::linkerd_resources(snapshot));
     categories
 }

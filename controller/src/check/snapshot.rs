@@ -7,10 +7,10 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::version::Info;
-use kube::api::{ListParams, PostParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube::config::KubeConfigOptions;
 use kube::{Api, Client, Config};
 use serde::de::DeserializeOwned;
@@ -22,6 +22,8 @@ use super::names::{
     WEBHOOK_SECRET,
 };
 use crate::index::ROOT_NAMESPACE;
+use crate::linkerd::{TrafficKind, TrafficObject};
+use crate::resources::WasmPlugin;
 
 /// A read that may have been refused (RBAC) or failed; `Err` holds why.
 pub type Read<T> = Result<T, String>;
@@ -57,6 +59,20 @@ pub struct Snapshot {
     pub data_plane_namespace: Read<Option<Namespace>>,
     /// Pods the injector labelled (`--proxy`).
     pub data_plane_pods: Read<Vec<Pod>>,
+    /// What the controller compiles Linkerd's resources from.
+    pub mesh: Read<MeshObjects>,
+}
+
+/// Every object the controller's index reads to compile the traffic and
+/// policy resources, cluster-wide.
+#[derive(Clone, Debug, Default)]
+pub struct MeshObjects {
+    pub namespaces: Vec<Namespace>,
+    pub pods: Vec<Pod>,
+    pub services: Vec<Service>,
+    pub plugins: Vec<WasmPlugin>,
+    /// Every kind whose CRD is installed.
+    pub traffic: Vec<TrafficObject>,
 }
 
 impl Snapshot {
@@ -75,6 +91,7 @@ impl Snapshot {
             access: Ok(Vec::new()),
             data_plane_namespace: Ok(None),
             data_plane_pods: Ok(Vec::new()),
+            mesh: Ok(MeshObjects::default()),
         }
     }
 
@@ -123,6 +140,7 @@ pub async fn gather(context: Option<&str>, options: &Options) -> Snapshot {
     snapshot.issuer = get(system(&client), ISSUER_SECRET).await;
     snapshot.webhook_tls = get(system(&client), WEBHOOK_SECRET).await;
     snapshot.webhook = get(Api::all(client.clone()), WEBHOOK_CONFIGURATION).await;
+    snapshot.mesh = mesh_objects(&client).await;
     if options.proxy {
         let meshed = ListParams::default().labels(weft_inject::CONTROL_PLANE_NS_LABEL);
         let pods = match &options.namespace {
@@ -135,6 +153,37 @@ pub async fn gather(context: Option<&str>, options: &Options) -> Snapshot {
         snapshot.data_plane_pods = list(pods, &meshed).await;
     }
     snapshot
+}
+
+async fn mesh_objects(client: &Client) -> Read<MeshObjects> {
+    let params = ListParams::default();
+    let mut objects = MeshObjects {
+        namespaces: list(Api::all(client.clone()), &params).await?,
+        pods: list(Api::all(client.clone()), &params).await?,
+        services: list(Api::all(client.clone()), &params).await?,
+        plugins: list(Api::all(client.clone()), &params).await?,
+        traffic: Vec::new(),
+    };
+    for kind in TrafficKind::ALL {
+        let gvk = GroupVersionKind::gvk(kind.group(), kind.watched_version(), kind.kind());
+        let resource = ApiResource::from_gvk_with_plural(&gvk, kind.plural());
+        let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
+        let items = match api.list(&params).await {
+            Ok(list) => list.items,
+            // Its CRD is not installed: there is none of the kind.
+            Err(kube::Error::Api(status)) if status.is_not_found() => continue,
+            Err(e) => return Err(format!("{kind}: {}", causes(&e))),
+        };
+        for item in items {
+            let value = serde_json::to_value(item).map_err(|e| e.to_string())?;
+            match TrafficObject::from_value(value) {
+                Some(Ok(object)) => objects.traffic.push(object),
+                Some(Err(e)) => return Err(format!("{kind}: {e}")),
+                None => {}
+            }
+        }
+    }
+    Ok(objects)
 }
 
 fn system<K>(client: &Client) -> Api<K>

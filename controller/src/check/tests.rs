@@ -5,6 +5,7 @@
 
 mod certificates;
 mod data_plane;
+mod linkerd_resources;
 mod pki;
 mod pre;
 
@@ -142,7 +143,8 @@ fn a_healthy_control_plane_and_its_proxies_pass_every_check() {
             "weft-existence",
             "weft-identity",
             "weft-webhooks-and-apisvc-tls",
-            "weft-data-plane"
+            "weft-data-plane",
+            "weft-linkerd-resources",
         ]
     );
 }
