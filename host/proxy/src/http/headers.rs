@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, Scheme};
-use http::{Request, Uri, Version};
+use http::{Request, StatusCode, Uri, Version};
 
 use crate::errors::ProxyError;
 
@@ -84,14 +84,68 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     headers.remove(PROXY_CONNECTION);
     headers.remove(header::TRAILER);
     headers.remove(header::TRANSFER_ENCODING);
-    if headers.get(header::TE).is_some_and(|te| te != "trailers") {
-        headers.remove(header::TE);
+    // Of `te`, only `trailers` travels end to end; every line counts, and
+    // the other codings it lists are this hop's.
+    let trailers = headers
+        .get_all(header::TE)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+        .any(|token| {
+            let coding = token.split(|b| *b == b';').next().unwrap_or_default();
+            coding.trim_ascii().eq_ignore_ascii_case(b"trailers")
+        });
+    headers.remove(header::TE);
+    if trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     } else {
         headers.remove(header::UPGRADE);
     }
+}
+
+/// The head of a response a plugin made. A status that is not a final one
+/// (200–599) becomes 500: a 1xx would tell the client more is coming, and
+/// 600–999 are no HTTP status. Invalid headers are dropped, and so are those
+/// about the connection or framing, which hyper writes to match the body
+/// (the same the plugin host refuses from `set-header`).
+pub fn local_response_head(status: u16, fields: Vec<(String, String)>) -> (StatusCode, HeaderMap) {
+    let status = match StatusCode::from_u16(status) {
+        Ok(status) if (200..=599).contains(&status.as_u16()) => status,
+        _ => {
+            tracing::warn!(status, "plugin answered with no final status; 500 instead");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    let mut headers = HeaderMap::new();
+    for (name, value) in fields {
+        let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value))
+        else {
+            tracing::warn!("plugin answered with an invalid header; dropped");
+            continue;
+        };
+        if is_connection_or_framing(&name) {
+            tracing::warn!(%name, "plugin answered with a connection or framing header; dropped");
+            continue;
+        }
+        headers.append(name, value);
+    }
+    (status, headers)
+}
+
+fn is_connection_or_framing(name: &HeaderName) -> bool {
+    [
+        header::CONNECTION,
+        header::CONTENT_LENGTH,
+        KEEP_ALIVE,
+        PROXY_CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ]
+    .contains(name)
 }
 
 fn connection_has(headers: &HeaderMap, token: &str) -> bool {
@@ -181,6 +235,60 @@ mod tests {
         let mut h = headers(&[("te", "trailers")]);
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h["te"], "trailers");
+    }
+
+    #[test]
+    fn only_trailers_survives_of_te_whatever_line_it_is_on() {
+        for lines in [
+            &["trailers", "gzip"][..],
+            &["gzip", "Trailers"],
+            &["gzip, trailers;q=1"],
+        ] {
+            let mut h = HeaderMap::new();
+            for line in lines {
+                h.append(header::TE, HeaderValue::from_static(line));
+            }
+            strip_hop_by_hop(&mut h, false);
+            let te: Vec<_> = h.get_all(header::TE).iter().collect();
+            assert_eq!(te, ["trailers"], "{lines:?}");
+        }
+        let mut h = headers(&[("te", "gzip, deflate")]);
+        strip_hop_by_hop(&mut h, false);
+        assert!(!h.contains_key("te"));
+    }
+
+    #[test]
+    fn a_plugin_answer_has_a_final_status_and_no_framing_of_its_own() {
+        for (given, sent) in [
+            (403, 403),
+            (599, 599),
+            (101, 500),
+            (100, 500),
+            (0, 500),
+            (999, 500),
+        ] {
+            assert_eq!(
+                local_response_head(given, Vec::new()).0.as_u16(),
+                sent,
+                "{given}"
+            );
+        }
+        let fields = [
+            ("content-type", "text/plain"),
+            ("Content-Length", "10"),
+            ("transfer-encoding", "chunked"),
+            ("connection", "x-a"),
+            ("bad name", "x"),
+            ("x-a", "bad\r\nvalue"),
+            ("x-dup", "1"),
+            ("x-dup", "2"),
+        ];
+        let fields = fields.map(|(n, v)| (n.to_string(), v.to_string())).to_vec();
+        let (_, h) = local_response_head(200, fields);
+        assert_eq!(h.len(), 3, "{h:?}");
+        assert_eq!(h["content-type"], "text/plain");
+        let dup: Vec<_> = h.get_all("x-dup").iter().collect();
+        assert_eq!(dup, ["1", "2"]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Response, StatusCode};
+use http::Response;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use weft_plugins::{Completion, LocalResponse, PluginChain, RequestView};
@@ -39,13 +39,8 @@ pub fn local_response(local: LocalResponse) -> Response<BoxBody> {
         .map_err(|never| match never {})
         .boxed();
     let mut rsp = Response::new(body);
-    *rsp.status_mut() =
-        StatusCode::from_u16(local.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    for (name, value) in local.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-            rsp.headers_mut().append(name, value);
-        }
-    }
+    (*rsp.status_mut(), *rsp.headers_mut()) =
+        super::headers::local_response_head(local.status, local.headers);
     rsp
 }
 
