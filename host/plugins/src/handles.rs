@@ -95,12 +95,33 @@ fn header(headers: &http::HeaderMap, name: &str) -> Option<String> {
 
 fn set_header(headers: &mut http::HeaderMap, name: &str, value: &str) {
     match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+        (Ok(header), _) if proxy_owned(&header) => {
+            tracing::warn!(name, "plugin set a connection or framing header; ignored");
+        }
         (Ok(name), Ok(value)) => {
             headers.insert(name, value);
         }
         // A plugin bug, not the client's: ignore the edit and say so.
         _ => tracing::warn!(name, "plugin set an invalid header; ignored"),
     }
+}
+
+/// Headers about the connection or the message's framing, which the proxy
+/// and its HTTP stack write: a plugin's `content-length` the body does not
+/// have, or a `transfer-encoding`, would make the message invalid or leave
+/// its receiver waiting. Removing them is harmless and allowed.
+fn proxy_owned(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "content-length"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
 }
 
 fn method(method: &http::Method) -> Method {
@@ -274,3 +295,27 @@ impl HostResponse for State {
 }
 
 impl crate::bindings::weft::plugin::types::Host for State {}
+
+#[cfg(test)]
+mod set_header_tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_cannot_set_connection_or_framing_headers() {
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in [
+            ("Content-Length", "5"),
+            ("transfer-encoding", "chunked"),
+            ("connection", "close"),
+            ("upgrade", "websocket"),
+            ("te", "gzip"),
+            ("bad name", "x"),
+            ("x-ok", "bad\r\nvalue"),
+            ("x-set", "kept"),
+        ] {
+            set_header(&mut headers, name, value);
+        }
+        assert_eq!(headers.len(), 1, "{headers:?}");
+        assert_eq!(headers["x-set"], "kept");
+    }
+}
