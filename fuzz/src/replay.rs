@@ -43,3 +43,22 @@ fn controller_yaml_corpus() {
 fn annotations_corpus() {
     replay("annotations", crate::annotations);
 }
+
+#[test]
+fn http_head_corpus() {
+    replay("http_head", crate::http_head);
+}
+
+#[test]
+fn plugin_config_corpus() {
+    for plugin in crate::plugin_config::PLUGINS {
+        weft_tests::plugins::component(plugin);
+    }
+    replay("plugin_config", crate::plugin_config);
+}
+
+#[test]
+fn plugin_boundary_corpus() {
+    weft_tests::plugins::component("scripted");
+    replay("plugin_boundary", crate::plugin_boundary);
+}
