@@ -63,6 +63,10 @@ pub enum Target {
     Weft,
     /// weft-proxy with metrics, retry, authz and split.
     WeftPlugins,
+    /// weft-proxy with no plugins, exporting spans to a trace collector,
+    /// with requests that carry no sampled trace context: what tracing
+    /// costs when nothing is traced.
+    WeftTraced,
     /// Envoy as a plain HTTP proxy.
     Envoy,
     /// Envoy with one proxy-wasm filter doing what the four plugins do.
@@ -93,6 +97,7 @@ impl Target {
             Self::Direct => "direct",
             Self::Weft => "weft",
             Self::WeftPlugins => "weft-plugins",
+            Self::WeftTraced => "weft-traced",
             Self::Envoy => "envoy",
             Self::EnvoyWasm => "envoy-wasm",
             Self::Nginx => "nginx",
@@ -111,6 +116,7 @@ impl Target {
             Self::Direct => "upstream direct (the limit)",
             Self::Weft => "Weft, no plugins",
             Self::WeftPlugins => "Weft + metrics, retry, authz, split",
+            Self::WeftTraced => "Weft, no plugins, tracing on (nothing sampled)",
             Self::Envoy => "Envoy",
             Self::EnvoyWasm => "Envoy + 1 proxy-wasm filter (v8)",
             Self::Nginx => "nginx",

@@ -9,6 +9,7 @@ mod weft_balanced;
 mod weft_controller;
 mod weft_pair;
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,7 @@ impl Peer<'_> {
                 weft::write_chain_file(&chain, components, &SHIPPED_PLUGINS, self.app())?;
                 self.weft(processes, Some(&chain))
             }
+            Target::WeftTraced => self.weft_traced(processes),
             Target::Envoy => self.envoy(processes, None),
             Target::EnvoyWasm => {
                 let filter = self
@@ -112,6 +114,33 @@ impl Peer<'_> {
         }
         .start(processes)?;
         // One listener detects HTTP/1.1 and HTTP/2.
+        Ok(Endpoint {
+            pids: vec![proxy.pid],
+            http1: proxy.inbound,
+            http2: proxy.inbound,
+            authority: AUTHORITY.into(),
+            handshakes: None,
+        })
+    }
+
+    /// Weft with a trace collector set. No request carries a sampled trace
+    /// context, so no span is made and the collector is never sent one: a
+    /// port nothing listens on will do.
+    fn weft_traced(&self, processes: &mut Processes) -> anyhow::Result<Endpoint> {
+        let [collector] = free_ports()?.map(loopback);
+        let collector = collector.to_string();
+        let log = self.dir.join("weft-proxy.log");
+        let proxy = weft::Proxy {
+            bin: &self.setup.bin,
+            app: self.app(),
+            chain: None,
+            log: &log,
+        }
+        .start_with(
+            processes,
+            weft::Listeners::free()?,
+            &[("WEFT_PROXY_TRACE_COLLECTOR", OsStr::new(&collector))],
+        )?;
         Ok(Endpoint {
             pids: vec![proxy.pid],
             http1: proxy.inbound,

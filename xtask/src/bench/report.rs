@@ -124,6 +124,7 @@ impl Report {
             h2load::describe(self.seconds)
         );
         self.write_table(&mut out, |f| &f.http2, &HTTP2_COLUMNS);
+        self.write_tracing_cost(&mut out);
         if self.has_pairs() {
             self.write_pairs(&mut out);
         }
@@ -272,6 +273,33 @@ impl Report {
             Column::RssLoad => megabytes(measured.rss_load_kb),
             Column::Errors => load.errors.to_string(),
         }
+    }
+
+    /// What tracing costs when nothing is traced: Weft with a collector
+    /// set against Weft without, per request, in each workload.
+    fn write_tracing_cost(&self, out: &mut String) {
+        let ratios: Vec<String> = WORKLOADS
+            .iter()
+            .filter_map(|(name, workload)| {
+                let cpu = |target| self.measured(target, *workload)?.cpu_s_per_10k;
+                let (traced, plain) = (cpu(Target::WeftTraced)?, cpu(Target::Weft)?);
+                Some(format!("{name} ×{:.2}", traced / plain))
+            })
+            .collect();
+        if ratios.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\n## Tracing and tap when unused\n\n\
+             CPU per request of {} divided by {}'s, same run: {} (the target is at most \
+             ×1.02; differences of a few percent are within this machine's run-to-run noise). \
+             Every Weft row runs with tap compiled in and nobody tapping, which costs one atomic \
+             load per request.",
+            Target::WeftTraced.label(),
+            Target::Weft.label(),
+            ratios.join(", ")
+        );
     }
 
     /// `target`'s figures for a workload, if it ran.
