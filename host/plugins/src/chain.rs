@@ -7,7 +7,10 @@
 //! synchronous and short: instances are checked out for one hook, never
 //! across an await. An instance that trapped, timed out or hit its memory
 //! limit is replaced, and the plugin's failure policy decides the request's
-//! fate.
+//! fate. A plugin whose call overran is demoted to the slow lane
+//! (`slow_lane.rs`) for a while, so its calls stop stalling the worker.
+
+mod slow_lane;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,6 +25,9 @@ use crate::handles::{RequestView, borrow};
 use crate::host::{PluginContext, State};
 use crate::metrics::PluginMetrics;
 use crate::spec::{FailurePolicy, PluginSpec, SpecDirection};
+pub use slow_lane::SlowLaneSettings;
+use slow_lane::{Demotions, SlowWatch};
+pub(crate) use slow_lane::{SlowLane, SlowLaneMetrics};
 
 /// A plugin ready to instantiate.
 pub(crate) struct LoadedPlugin {
@@ -148,6 +154,7 @@ struct ChainInstance {
 struct Slot {
     store: Store<State>,
     plugin: Plugin,
+    watch: Arc<SlowWatch>,
 }
 
 pub struct PluginChain {
@@ -158,6 +165,8 @@ pub struct PluginChain {
     pool: Mutex<Vec<ChainInstance>>,
     hooks: Hooks,
     callees: Callees,
+    demotions: Demotions,
+    lane: Arc<SlowLane>,
 }
 
 impl PluginChain {
@@ -167,6 +176,7 @@ impl PluginChain {
         engine: Engine,
         mut plugins: Vec<LoadedPlugin>,
         metrics: Arc<PluginMetrics>,
+        lane: Arc<SlowLane>,
     ) -> Result<Self, PluginFailure> {
         let generation = metrics.next_generation();
         let contexts: Arc<[PluginContext]> = plugins
@@ -190,6 +200,8 @@ impl PluginChain {
         Ok(Self {
             engine,
             callees: Callees::new(&plugins),
+            demotions: Demotions::new(plugins.len()),
+            lane,
             plugins,
             contexts,
             metrics,
@@ -208,6 +220,8 @@ impl PluginChain {
             pool: Mutex::default(),
             hooks: Hooks::empty(),
             callees: Callees::default(),
+            demotions: Demotions::new(0),
+            lane: Arc::new(SlowLane::new(Default::default(), Default::default())),
         }
     }
 
@@ -354,15 +368,32 @@ impl PluginChain {
         }
         let mut instance = self.checkout();
         let mut outcome = None;
+        let shedding = self.demotions.any();
         for &i in callees {
             let plugin = &self.plugins[i];
+            if shedding && self.demotions.shed(i) {
+                let failure = slow_lane::shed_failure(plugin);
+                match Self::on_failure(plugin.spec.failure_policy, failure, &fail) {
+                    Some(result) => {
+                        outcome = Some(result);
+                        break;
+                    }
+                    None => continue,
+                }
+            }
             let result = match self.slot(&mut instance, i) {
                 Err(failure) => Err(failure),
                 Ok(slot) => {
                     slot.store.data_mut().begin_call();
-                    slot.store.set_epoch_deadline(plugin.deadline_ticks);
-                    call(&slot.plugin, &mut slot.store)
-                        .map_err(|e| describe(plugin, &slot.store, &e))
+                    let ticks = SlowWatch::first_ticks(plugin.deadline_ticks);
+                    slot.store.set_epoch_deadline(ticks);
+                    let result = call(&slot.plugin, &mut slot.store);
+                    let overran = slot.watch.take();
+                    let limited = result.as_ref().is_err_and(|e| hit_limit(&slot.store, e));
+                    if overran.is_some() || limited {
+                        self.demote(i, hook, overran);
+                    }
+                    result.map_err(|e| describe(plugin, &slot.store, &e))
                 }
             };
             match result {
@@ -472,13 +503,22 @@ fn instantiate(
         plugin: plugin.spec.name.clone(),
         reason: format!("rejected its configuration: {message}"),
     })?;
+    // From here on, calls that overrun are marked (see `slow_lane.rs`).
+    let watch = Arc::new(SlowWatch::default());
+    store.epoch_deadline_callback(watch.callback(plugin.deadline_ticks));
     Ok((
         Slot {
             store,
             plugin: instance,
+            watch,
         },
         hooks,
     ))
+}
+
+/// Whether a call stopped at its time or memory limit.
+fn hit_limit(store: &Store<State>, error: &wasmtime::Error) -> bool {
+    store.data().memory_denied() || matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt))
 }
 
 fn describe(plugin: &LoadedPlugin, store: &Store<State>, error: &wasmtime::Error) -> PluginFailure {

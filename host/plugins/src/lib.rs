@@ -29,7 +29,10 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceType};
 
 pub use bindings::{Completion, Connection, Direction, Hooks, LocalResponse, Method, Protocol};
-pub use chain::{ConnectionOutcome, PluginChain, PluginFailure, RequestOutcome, ResponseOutcome};
+pub use chain::{
+    ConnectionOutcome, PluginChain, PluginFailure, RequestOutcome, ResponseOutcome,
+    SlowLaneSettings,
+};
 pub use disk_cache::DiskCacheError;
 pub use handles::{RequestView, UpstreamError};
 pub use metrics::{MAX_SERIES_LABEL_BYTES, PluginMetrics};
@@ -39,7 +42,7 @@ pub use spec::{
 };
 
 use crate::bindings::{Plugin, PluginPre};
-use crate::chain::LoadedPlugin;
+use crate::chain::{LoadedPlugin, SlowLane};
 use crate::disk_cache::DiskCache;
 use crate::host::State;
 
@@ -73,6 +76,8 @@ pub struct Runtime {
     compiled: Mutex<HashMap<String, Component>>,
     disk_cache: Option<DiskCache>,
     metrics: Arc<PluginMetrics>,
+    /// Where calls of demoted plugins run, for every chain loaded here.
+    slow_lane: Arc<SlowLane>,
 }
 
 impl Runtime {
@@ -81,13 +86,27 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let metrics = Arc::new(PluginMetrics::default());
+        let slow_lane = Arc::new(SlowLane::new(
+            SlowLaneSettings::default(),
+            metrics.slow_lane.clone(),
+        ));
         Ok(Self {
             engine,
             linker,
             compiled: Mutex::default(),
             disk_cache: None,
-            metrics: Arc::default(),
+            metrics,
+            slow_lane,
         })
+    }
+
+    /// Chains loaded from now on put calls of demoted plugins in a lane with
+    /// these settings (see [`SlowLaneSettings`]).
+    pub fn with_slow_lane(mut self, settings: SlowLaneSettings) -> Self {
+        let metrics = self.metrics.slow_lane.clone();
+        self.slow_lane = Arc::new(SlowLane::new(settings, metrics));
+        self
     }
 
     /// Keeps compiled components in `dir` too, so they survive restarts.
@@ -131,6 +150,7 @@ impl Runtime {
             self.engine.clone(),
             plugins,
             self.metrics.clone(),
+            self.slow_lane.clone(),
         )?)
     }
 

@@ -26,6 +26,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::histogram::Histogram;
 
+use crate::chain::SlowLaneMetrics;
+
 type Labels = Vec<(String, String)>;
 
 /// Names the proxy itself owns; plugins may not register into them.
@@ -97,6 +99,7 @@ struct Inner {
 pub struct PluginMetrics {
     inner: RwLock<Inner>,
     generations: AtomicU64,
+    pub(crate) slow_lane: SlowLaneMetrics,
 }
 
 impl PluginMetrics {
@@ -319,6 +322,7 @@ impl Collector for PluginMetrics {
             None,
             inner.dropped.metric_type(),
         )?)?;
+        self.slow_lane.encode(&mut encoder)?;
         for family in inner.families.iter().filter(|f| !f.retired) {
             match &family.kind {
                 Kind::Counter(f) => f.encode(encoder.encode_descriptor(
