@@ -133,7 +133,7 @@ impl HttpProxy {
         let mut view = hooks::view(parts, &self.conn);
         if let Some(chain) = chain.filter(|c| c.wants(Hooks::REQUEST)) {
             let outcome;
-            (view, outcome) = chain.on_request(view);
+            (view, outcome) = chain.on_request_async(view).await;
             match outcome {
                 RequestOutcome::Continue => {}
                 RequestOutcome::Respond { response, plugin } => {
@@ -219,7 +219,7 @@ impl HttpProxy {
             view.replayable = attempts < MAX_ATTEMPTS
                 && replay.is_ready()
                 && deadline.is_none_or(|d| Instant::now() < d);
-            let (view, parts, outcome) = chain.on_response(view, parts);
+            let (view, parts, outcome) = chain.on_response_async(view, parts).await;
             let retry_head = matches!(outcome, ResponseOutcome::Retry).then(|| view.copy_head());
             *kept_view = Some(view);
             match (outcome, retry_head, replay.body()) {

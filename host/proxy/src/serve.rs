@@ -367,7 +367,7 @@ where
         return;
     }
     if let Some(protocol) = protocol
-        && let Some(plugin) = denied_by_plugins(&proxy, &conn, protocol)
+        && let Some(plugin) = denied_by_plugins(&proxy, &conn, protocol).await
     {
         tracing::info!(%client, plugin, "connection denied by plugin");
         return;
@@ -431,7 +431,11 @@ where
 /// Runs the connection hooks once the protocol is known and before anything
 /// goes upstream, so authorization covers opaque TCP too. Returns the
 /// denying plugin's name; a fail-closed plugin that failed denies as well.
-fn denied_by_plugins(proxy: &Proxy, conn: &ConnectionInfo, protocol: Protocol) -> Option<String> {
+async fn denied_by_plugins(
+    proxy: &Proxy,
+    conn: &ConnectionInfo,
+    protocol: Protocol,
+) -> Option<String> {
     let chain = proxy.plugins.chain()?;
     if !chain.wants(Hooks::CONNECTION) {
         return None;
@@ -444,7 +448,7 @@ fn denied_by_plugins(proxy: &Proxy, conn: &ConnectionInfo, protocol: Protocol) -
         peer_identity: conn.client_id.as_deref().map(str::to_owned),
         tls: conn.tls,
     };
-    match chain.on_connection(hook) {
+    match chain.on_connection_async(hook).await {
         ConnectionOutcome::Allow => None,
         ConnectionOutcome::Deny { plugin } => Some(plugin),
         ConnectionOutcome::Fail(failure) => Some(failure.plugin),

@@ -80,7 +80,7 @@ impl Completing {
             total_us,
             attempts: self.attempts,
         };
-        self.chain.on_complete(request, info);
+        self.chain.on_complete_detached(request, info);
     }
 }
 
