@@ -28,6 +28,8 @@ pub mod config {
     pub const MEMORY_LIMIT: &str = "proxy-memory-limit";
     pub const LOG_LEVEL: &str = "proxy-log-level";
     pub const DEFAULT_INBOUND_POLICY: &str = "default-inbound-policy";
+    /// The OTLP/gRPC collector, `host:port`, the proxy sends spans to.
+    pub const TRACE_COLLECTOR: &str = "trace-collector";
     /// `true` or `false`; Linkerd names it under `config.alpha.linkerd.io/`.
     pub const NATIVE_SIDECAR: &str = "proxy-enable-native-sidecar";
 }
@@ -116,6 +118,8 @@ pub struct PodConfig {
     pub default_inbound_policy: String,
     pub resources: Resources,
     pub native_sidecar: bool,
+    /// `WEFT_PROXY_TRACE_COLLECTOR`; unset, the proxy exports no spans.
+    pub trace_collector: Option<String>,
 }
 
 impl PodConfig {
@@ -167,6 +171,11 @@ impl PodConfig {
             Some(found) => return Err(bad(found, "expected true or false")),
             None => settings.native_sidecar,
         };
+        let trace_collector = match lookup.config(TRACE_COLLECTOR) {
+            Some(found) if is_host_port(&found.value) => Some(found.value),
+            Some(found) => return Err(bad(found, "expected host:port")),
+            None => None,
+        };
         let defaults = &settings.resources;
         Ok(Self {
             image: text(PROXY_IMAGE, &settings.proxy_image())?,
@@ -184,8 +193,26 @@ impl PodConfig {
                 memory_limit: quantity(MEMORY_LIMIT, &defaults.memory_limit)?,
             },
             native_sidecar,
+            trace_collector,
         })
     }
+}
+
+/// `host:port`, as the proxy reads its collector: a name or an address
+/// and a port, nothing else.
+fn is_host_port(value: &str) -> bool {
+    let Some((host, port)) = value.rsplit_once(':') else {
+        return false;
+    };
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
 
 fn bad(found: Found, reason: &str) -> Refusal {

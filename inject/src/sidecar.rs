@@ -166,6 +166,9 @@ fn proxy_container(config: &PodConfig, settings: &Settings) -> Container {
             config.require_identity_ports.clone(),
         ));
     }
+    if let Some(collector) = &config.trace_collector {
+        env.push(value("WEFT_PROXY_TRACE_COLLECTOR", collector.clone()));
+    }
     env.extend([
         // Not read by the proxy yet: recorded for the authz plugin and the
         // proxy's own inbound policy to take up, as Linkerd's

@@ -108,3 +108,43 @@ fn quantities_are_kubernetes_quantities() {
         assert!(!is_quantity(bad), "{bad}");
     }
 }
+
+#[test]
+fn the_trace_collector_is_read_under_both_names_and_checked() {
+    let read = |pairs: &[(&str, &str)]| {
+        let pod = annotations(pairs);
+        let lookup = Lookup {
+            pod: &pod,
+            namespace: &Annotations::new(),
+        };
+        PodConfig::read(&lookup, &Settings::default(), &BTreeMap::new())
+    };
+    assert_eq!(read(&[]).unwrap().trace_collector, None);
+    let linkerd = [(
+        "config.linkerd.io/trace-collector",
+        "collector.linkerd-jaeger:55678",
+    )];
+    assert_eq!(
+        read(&linkerd).unwrap().trace_collector.as_deref(),
+        Some("collector.linkerd-jaeger:55678")
+    );
+    let weft = [("config.weft.io/trace-collector", "otel.tracing.svc:4317")];
+    assert_eq!(
+        read(&weft).unwrap().trace_collector.as_deref(),
+        Some("otel.tracing.svc:4317")
+    );
+    for bad in [
+        "collector",
+        "collector:",
+        ":4317",
+        "http://c:4317",
+        "c:0",
+        "c:4317/x",
+    ] {
+        let refused = read(&[("config.weft.io/trace-collector", bad)]);
+        assert!(
+            matches!(&refused, Err(Refusal::BadAnnotation { annotation, .. }) if annotation.contains("trace-collector")),
+            "{bad}: {refused:?}"
+        );
+    }
+}
