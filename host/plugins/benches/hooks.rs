@@ -3,6 +3,10 @@
 //! nanoseconds per call; it measures, it does not judge.
 //!
 //! `cargo bench -p weft-plugins --bench hooks`
+//!
+//! With `WEFT_BENCH_COMPONENTS=dir` it measures the components in `dir`
+//! (`metrics.wasm`, ...) instead of building `plugins/`: components of an
+//! older revision, measured beside the current ones on the same runtime.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -29,9 +33,15 @@ struct Row {
 }
 
 fn main() {
-    let plugins = plugins_dir();
-    build_plugins(&plugins);
-    let components = plugins.join("target/wasm32-wasip2/release");
+    let components = match std::env::var_os("WEFT_BENCH_COMPONENTS") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let plugins = plugins_dir();
+            build_plugins(&plugins);
+            plugins.join("target/wasm32-wasip2/release")
+        }
+    };
+    println!("components: {}", components.display());
     let runtime = Runtime::new().expect("starting the plugin runtime");
     let head = request();
 

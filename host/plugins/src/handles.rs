@@ -10,7 +10,9 @@ use std::time::Duration;
 use http::header::{HeaderName, HeaderValue};
 use wasmtime::component::Resource;
 
-use crate::bindings::weft::plugin::types::{Direction, HostRequest, HostResponse, Method};
+use crate::bindings::weft::plugin::types::{
+    Direction, HostRequest, HostResponse, Method, RequestFacts,
+};
 use crate::host::State;
 
 /// The type behind a `request` handle (the head lives in the store).
@@ -78,6 +80,51 @@ impl RequestView {
         match self.parts.uri.authority() {
             Some(authority) => Some(authority.to_string()),
             None => header(&self.parts.headers, http::header::HOST.as_str()),
+        }
+    }
+
+    /// Everything `request.facts` hands over, its six strings in one.
+    fn facts(&self) -> RequestFacts {
+        use std::fmt::Write;
+
+        let mut text = String::with_capacity(128);
+        let end = |text: &String| u32::try_from(text.len()).unwrap_or(u32::MAX);
+        text.push_str(self.parts.method.as_str());
+        let method_end = end(&text);
+        match self.parts.uri.authority() {
+            Some(authority) => text.push_str(authority.as_str()),
+            None => {
+                if let Some(host) = self.parts.headers.get(http::header::HOST) {
+                    text.push_str(&String::from_utf8_lossy(host.as_bytes()));
+                }
+            }
+        }
+        let authority_end = end(&text);
+        match self.parts.uri.path_and_query() {
+            Some(path) => text.push_str(path.as_str()),
+            None => text.push('/'),
+        }
+        let path_end = end(&text);
+        let _ = write!(text, "{}", self.client_addr);
+        let client_addr_end = end(&text);
+        text.push_str(self.peer_identity.as_deref().unwrap_or_default());
+        let peer_identity_end = end(&text);
+        text.push_str(self.backend.as_deref().unwrap_or_default());
+        RequestFacts {
+            direction: self.direction,
+            method: method(&self.parts.method),
+            tls: self.tls,
+            local_port: self.local_port,
+            attempt: self.attempt,
+            replayable: self.replayable,
+            text,
+            ends: (
+                method_end,
+                authority_end,
+                path_end,
+                client_addr_end,
+                peer_identity_end,
+            ),
         }
     }
 }
@@ -228,6 +275,22 @@ impl HostRequest for State {
             .unwrap_or_default()
     }
 
+    fn facts(&mut self, _: Resource<RequestSlot>) -> RequestFacts {
+        self.req().map_or_else(
+            || RequestFacts {
+                direction: Direction::Inbound,
+                method: Method::Other,
+                tls: false,
+                local_port: 0,
+                attempt: 1,
+                replayable: false,
+                text: "/".to_string(),
+                ends: (0, 0, 1, 1, 1),
+            },
+            RequestView::facts,
+        )
+    }
+
     fn set_header(&mut self, _: Resource<RequestSlot>, name: String, value: String) {
         if let Some(r) = self.request.as_mut() {
             set_header(&mut r.parts.headers, &name, &value);
@@ -295,6 +358,74 @@ impl HostResponse for State {
 }
 
 impl crate::bindings::weft::plugin::types::Host for State {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(uri: &str, host: Option<&str>) -> RequestView {
+        let mut builder = http::Request::builder().method("PROPFIND").uri(uri);
+        if let Some(host) = host {
+            builder = builder.header("host", host);
+        }
+        RequestView {
+            parts: builder.body(()).unwrap().into_parts().0,
+            direction: Direction::Outbound,
+            client_addr: "[::1]:5000".parse().unwrap(),
+            local_port: 4140,
+            peer_identity: Some("id.ns".to_string()),
+            tls: true,
+            backend: Some("10.1.2.3:80".to_string()),
+            destination_labels: Default::default(),
+            timeout: None,
+            attempt: 3,
+            replayable: true,
+        }
+    }
+
+    /// The six strings `facts` packs, cut at its ends.
+    fn strings(facts: &RequestFacts) -> [&str; 6] {
+        let (a, b, c, d, e) = facts.ends;
+        let t = &facts.text;
+        let [a, b, c, d, e] = [a, b, c, d, e].map(|end| end as usize);
+        [&t[..a], &t[a..b], &t[b..c], &t[c..d], &t[d..e], &t[e..]]
+    }
+
+    #[test]
+    fn facts_pack_what_the_accessors_return() {
+        let view = view("/x/y?z=1", Some("books.ns:8080"));
+        let facts = view.facts();
+        assert_eq!(
+            strings(&facts),
+            [
+                "PROPFIND",
+                "books.ns:8080",
+                "/x/y?z=1",
+                "[::1]:5000",
+                "id.ns",
+                "10.1.2.3:80"
+            ]
+        );
+        assert_eq!(view.authority().as_deref(), Some("books.ns:8080"));
+        assert_eq!(facts.direction, Direction::Outbound);
+        assert_eq!(facts.method, Method::Other);
+        assert!(facts.tls && facts.replayable);
+        assert_eq!((facts.local_port, facts.attempt), (4140, 3));
+    }
+
+    #[test]
+    fn facts_take_the_uri_authority_first_and_leave_absent_ones_empty() {
+        let mut view = view("http://uri.example/", Some("host.example"));
+        view.peer_identity = None;
+        view.backend = None;
+        assert_eq!(
+            strings(&view.facts()),
+            ["PROPFIND", "uri.example", "/", "[::1]:5000", "", ""]
+        );
+        let view = super::tests::view("*", None);
+        assert_eq!(strings(&view.facts())[1], "");
+    }
+}
 
 #[cfg(test)]
 mod set_header_tests {

@@ -205,4 +205,8 @@ impl metrics::Host for State {
     fn histogram_observe(&mut self, series: u32, value: f64) {
         self.metrics.histogram_observe(series, value)
     }
+
+    fn record_batch(&mut self, counter_adds: Vec<(u32, u64)>, observations: Vec<(u32, f64)>) {
+        self.metrics.record(&counter_adds, &observations)
+    }
 }

@@ -262,7 +262,26 @@ impl PluginMetrics {
     }
 
     pub fn counter_add(&self, series: u32, value: u64) {
-        match self.read().series.get(series as usize) {
+        Self::add(&self.read(), series, value);
+    }
+
+    pub fn histogram_observe(&self, series: u32, value: f64) {
+        Self::observe(&self.read(), series, value);
+    }
+
+    /// Several adds and observations under one lock.
+    pub fn record(&self, counter_adds: &[(u32, u64)], observations: &[(u32, f64)]) {
+        let inner = self.read();
+        for &(series, value) in counter_adds {
+            Self::add(&inner, series, value);
+        }
+        for &(series, value) in observations {
+            Self::observe(&inner, series, value);
+        }
+    }
+
+    fn add(inner: &Inner, series: u32, value: u64) {
+        match inner.series.get(series as usize) {
             Some(Series::Counter(c)) => {
                 c.inc_by(value);
             }
@@ -273,8 +292,8 @@ impl PluginMetrics {
         }
     }
 
-    pub fn histogram_observe(&self, series: u32, value: f64) {
-        match self.read().series.get(series as usize) {
+    fn observe(inner: &Inner, series: u32, value: f64) {
+        match inner.series.get(series as usize) {
             Some(Series::Histogram(h)) => h.observe(value),
             Some(Series::Dropped(c)) => {
                 c.inc();

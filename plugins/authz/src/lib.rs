@@ -54,8 +54,6 @@ mod policy;
 mod response;
 mod telemetry;
 
-use std::borrow::Cow;
-
 use weft_plugin_sdk::log::{self, Level};
 use weft_plugin_sdk::{
     Connection, ConnectionAction, Hooks, Plugin, Protocol, Request, RequestAction, export_plugin,
@@ -118,26 +116,17 @@ impl Plugin for Authorization {
     }
 
     fn on_request(&self, req: &Request) -> RequestAction {
+        // One crossing brings all of these.
         let client_addr = req.client_addr();
         let identity = req.peer_identity();
         let local_port = req.local_port();
-        // Each accessor crosses into the proxy: ask only for what a rule
-        // looks at. Rules never see the empty stand-ins.
-        let path = match self.policy.uses_paths() {
-            true => req.path(),
-            false => String::new(),
-        };
-        let method = match self.policy.uses_methods() {
-            true => method_name(req),
-            false => Cow::Borrowed(""),
-        };
         let attrs = Attributes {
-            client_ip: cidr::client_ip(&client_addr),
+            client_ip: cidr::client_ip(client_addr),
             local_port,
-            identity: identity.as_deref(),
+            identity,
             http: Some(HttpAttributes {
-                method: &method,
-                path: &path,
+                method: req.method_name(),
+                path: req.path(),
             }),
         };
         let decision = self.policy.decide(&attrs);
@@ -151,9 +140,9 @@ impl Plugin for Authorization {
         let describe = || {
             format!(
                 "{} {} from {client_addr} (identity {}) to port {local_port}",
-                method_name(req),
+                req.method_name(),
                 req.path(),
-                identity.as_deref().unwrap_or("none"),
+                identity.unwrap_or("none"),
             )
         };
         self.log(decision, describe);
@@ -191,15 +180,6 @@ impl Authorization {
             self.policy.describe(decision.authz)
         );
         log::write(level, &message);
-    }
-}
-
-/// The method as sent: the standard name without a crossing, or the
-/// extension method's own.
-fn method_name(req: &Request) -> Cow<'static, str> {
-    match req.method().as_str() {
-        Some(name) => Cow::Borrowed(name),
-        None => Cow::Owned(req.method_name()),
     }
 }
 

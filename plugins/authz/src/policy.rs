@@ -209,16 +209,6 @@ impl Policy {
             .unwrap_or(self.default)
     }
 
-    /// Whether any rule looks at the path: if not, the proxy need not be
-    /// asked for it.
-    pub fn uses_paths(&self) -> bool {
-        self.rules.iter().any(|rule| !rule.path_prefixes.is_empty())
-    }
-
-    pub fn uses_methods(&self) -> bool {
-        self.rules.iter().any(|rule| !rule.methods.is_empty())
-    }
-
     /// The `authz_name` label: the rule's name or the default policy's.
     pub fn name(&self, authz: Authz) -> &str {
         match authz {
@@ -565,15 +555,5 @@ mod tests {
             !allowed(&policy, &unknown),
             "an unknown address is not shown outside"
         );
-    }
-
-    #[test]
-    fn only_rules_that_look_at_paths_or_methods_need_them() {
-        let neither = policy(r#"{"rules": [{"name": "a", "ports": [80]}]}"#);
-        assert!(!neither.uses_paths() && !neither.uses_methods());
-        let both = policy(
-            r#"{"rules": [{"name": "a", "pathPrefixes": ["/"]}, {"name": "b", "methods": ["GET"]}]}"#,
-        );
-        assert!(both.uses_paths() && both.uses_methods());
     }
 }

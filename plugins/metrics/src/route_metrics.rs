@@ -88,10 +88,10 @@ impl RouteMetrics {
             .get_or_create(labels, |labels| self.series(labels))
         {
             Ok(series) => {
-                series.request.add(1);
-                series.response.add(1);
-                if let Some(latency) = series.latency {
-                    latency.observe(latency_ms);
+                let adds = [(series.request, 1), (series.response, 1)];
+                match series.latency {
+                    Some(latency) => metrics::record(&adds, &[(latency, latency_ms)]),
+                    None => metrics::record(&adds, &[]),
                 }
             }
             Err(err) => weft_plugin_sdk::warn!("route metric series refused: {err}"),

@@ -56,7 +56,6 @@ mod series;
 use std::cell::Cell;
 
 use weft_plugin_sdk::metrics::{self, CounterFamily, CounterSeries};
-use weft_plugin_sdk::route_match::{LazyRequest, RequestFacts};
 use weft_plugin_sdk::shared::Counter;
 use weft_plugin_sdk::{
     Hooks, Plugin, Request, RequestAction, Response, ResponseAction, clock, export_plugin,
@@ -135,8 +134,7 @@ impl Plugin for Retry {
     }
 
     fn on_request(&self, req: &Request) -> RequestAction {
-        let facts = LazyRequest::new(req);
-        let Some(index) = route::find(&self.routes, &facts) else {
+        let Some(index) = route::find(&self.routes, req) else {
             return RequestAction::Continue;
         };
         if let Some(ms) = self.routes[index].timeout_ms {
@@ -145,7 +143,7 @@ impl Plugin for Retry {
             req.set_timeout_ms(ms);
         }
         if req.attempt() == 1 {
-            self.budget(&facts).deposit(clock::monotonic_us());
+            self.budget(req).deposit(clock::monotonic_us());
         }
         RequestAction::Continue
     }
@@ -161,8 +159,7 @@ impl Plugin for Retry {
         if !self.any_retry_on.matches(status, failure) {
             return ResponseAction::Continue;
         }
-        let facts = LazyRequest::new(req);
-        let Some(index) = route::find(&self.routes, &facts) else {
+        let Some(index) = route::find(&self.routes, req) else {
             return ResponseAction::Continue;
         };
         let route = &self.routes[index];
@@ -184,7 +181,7 @@ impl Plugin for Retry {
             || {
                 let now = clock::monotonic_us();
                 now_us = Some(now);
-                self.budget(&facts).try_withdraw(now)
+                self.budget(req).try_withdraw(now)
             },
         );
         let why = Why {
@@ -224,9 +221,8 @@ impl Plugin for Retry {
 }
 
 impl Retry {
-    /// The budget `req` spends; its authority is asked for only when
-    /// budgets depend on it.
-    fn budget(&self, req: &LazyRequest) -> &Budget<Counter> {
+    /// The budget `req` spends.
+    fn budget(&self, req: &Request) -> &Budget<Counter> {
         match self.budgets.by_authority() {
             true => self.budgets.for_authority(req.authority()),
             false => self.budgets.for_authority(None),

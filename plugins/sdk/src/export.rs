@@ -90,19 +90,27 @@ macro_rules! export_plugin {
                     WEFT_PLUGIN.with(|slot| slot.on_connection(&conn))
                 }
 
-                fn on_request(req: &$crate::Request) -> $crate::RequestAction {
-                    WEFT_PLUGIN.with(|slot| slot.on_request(req))
+                fn on_request(
+                    req: &$crate::bindings::weft::plugin::types::Request,
+                ) -> $crate::RequestAction {
+                    let req = $crate::Request::new(req);
+                    WEFT_PLUGIN.with(|slot| slot.on_request(&req))
                 }
 
                 fn on_response(
-                    req: &$crate::Request,
+                    req: &$crate::bindings::weft::plugin::types::Request,
                     rsp: &$crate::Response,
                 ) -> $crate::ResponseAction {
-                    WEFT_PLUGIN.with(|slot| slot.on_response(req, rsp))
+                    let req = $crate::Request::new(req);
+                    WEFT_PLUGIN.with(|slot| slot.on_response(&req, rsp))
                 }
 
-                fn on_complete(req: &$crate::Request, completion: $crate::Completion) {
-                    WEFT_PLUGIN.with(|slot| slot.on_complete(req, &completion))
+                fn on_complete(
+                    req: &$crate::bindings::weft::plugin::types::Request,
+                    completion: $crate::Completion,
+                ) {
+                    let req = $crate::Request::new(req);
+                    WEFT_PLUGIN.with(|slot| slot.on_complete(&req, &completion))
                 }
             }
 

@@ -4,7 +4,10 @@
 //! (`wit/` at the repository root). This crate hides the generated bindings
 //! behind a [`Plugin`] trait and the [`export_plugin!`] macro, and wraps the
 //! proxy's imports ([`log`], [`metrics`], [`clock`], [`random`], [`shared`])
-//! in small safe functions. [`route_match`] holds the request match that
+//! in small safe functions. A hook's [`Request`] fetches the facts most
+//! plugins read (direction, method, authority, path, peer, backend, attempt)
+//! in one crossing into the proxy, on the first read of any of them.
+//! [`route_match`] holds the request match that
 //! routing plugins share (methods, authority, path prefix and regex), and
 //! [`path`] its whole-segment path prefix.
 //!
@@ -60,14 +63,16 @@ pub mod log;
 pub mod metrics;
 pub mod path;
 mod plugin;
+mod request;
 pub mod route_match;
 pub mod shared;
 
 pub use bindings::weft::plugin::types::{
     Completion, Connection, ConnectionAction, Direction, Hooks, LocalResponse, Method, Protocol,
-    Request, RequestAction, Response, ResponseAction,
+    RequestAction, Response, ResponseAction,
 };
 pub use plugin::Plugin;
+pub use request::Request;
 
 #[doc(hidden)]
 pub mod __private {

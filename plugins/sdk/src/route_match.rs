@@ -52,7 +52,7 @@ use serde::Deserialize;
 use crate::path::PathPrefix;
 
 pub use authority::AuthorityMatch;
-pub use request::{LazyRequest, RequestFacts};
+pub use request::RequestFacts;
 
 /// How deep `all`, `any` and `not` may nest: far more than any route needs,
 /// and a bound on the work one request's match can cost.
@@ -133,9 +133,8 @@ impl RequestMatch {
         }
     }
 
-    /// Whether `req` has everything this match asks for. Cheapest checks
-    /// first, so a request's path crosses from the proxy only when the
-    /// method and authority already fit.
+    /// Whether `req` has everything this match asks for, cheapest checks
+    /// first.
     pub fn matches(&self, req: &impl RequestFacts) -> bool {
         if let Some(methods) = &self.methods {
             let method = req.method();

@@ -43,7 +43,6 @@ mod route;
 mod telemetry;
 
 use weft_plugin_sdk::random::random_u64;
-use weft_plugin_sdk::route_match::LazyRequest;
 use weft_plugin_sdk::{Hooks, Plugin, Request, RequestAction, export_plugin};
 
 use route::{RequestView, Route};
@@ -75,8 +74,7 @@ impl Plugin for Split {
     }
 
     fn on_request(&self, req: &Request) -> RequestAction {
-        let view = LazyRequest::new(req);
-        let Some((route_index, route)) = route::select(&self.routes, &view) else {
+        let Some((route_index, route)) = route::select(&self.routes, req) else {
             return RequestAction::Continue;
         };
         let backend_index = route.choose(random_u64());
@@ -93,9 +91,9 @@ impl Plugin for Split {
 }
 
 /// Headers cross from the proxy one at a time, when a route names them.
-impl RequestView for LazyRequest<'_> {
+impl RequestView for Request<'_> {
     fn header(&self, name: &str) -> Option<String> {
-        self.request().header(name)
+        Request::header(self, name)
     }
 }
 
