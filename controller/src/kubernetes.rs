@@ -1,6 +1,7 @@
 //! The Kubernetes source: watches on Namespaces, Pods, WasmPlugins,
 //! Services, EndpointSlices and the traffic resources (`crate::linkerd`)
 //! feed the index through `state::follow_events`, and each WasmPlugin's status
+//! (and each HTTPRoute's and GRPCRoute's, `route_status`)
 //! is written back by the replica that holds the status Lease (`lease`),
 //! which also keeps the trust anchors in meshed namespaces (`trust_roots`). The decisions live in `events` (watch events into
 //! index events) and `status` (what a plugin's status should say), pure and
@@ -9,6 +10,7 @@
 
 pub mod events;
 pub mod lease;
+pub mod route_status;
 pub mod status;
 #[cfg(test)]
 mod tests;
@@ -107,11 +109,18 @@ pub async fn follow_cluster(
     // The first state waits for Linkerd's policy kinds, so pods never run
     // without the authorization their Servers give them; a policy kind
     // whose CRD is missing has none, and says so.
+    // Routes' stores keep each one's observed status for the writer.
+    let mut routes = Vec::new();
     for kind in TrafficKind::ALL {
         let gvk = GroupVersionKind::gvk(kind.group(), kind.watched_version(), kind.kind());
         let resource = ApiResource::from_gvk_with_plural(&gvk, kind.plural());
         let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
+        let writer = reflector::store::Writer::new(resource.clone());
+        if route_status::has_route_status(kind) {
+            routes.push((kind, resource.clone(), writer.as_reader()));
+        }
         let watch = watcher(api, watcher::Config::default())
+            .reflect(writer)
             .try_filter_map(move |event| std::future::ready(Ok(traffic_event(kind, event))));
         let missing = kind
             .is_policy()
@@ -128,6 +137,7 @@ pub async fn follow_cluster(
     tokio::spawn(write_statuses(
         client,
         plugins,
+        routes,
         publish.subscribe(),
         leading,
     ));
@@ -185,9 +195,13 @@ fn is_not_installed(error: &watcher::Error) -> bool {
     matches!(error, watcher::Error::InitialListFailed(kube::Error::Api(status)) if status.is_not_found())
 }
 
+/// A route kind with a status, and its store.
+type RouteStore = (TrafficKind, ApiResource, Store<DynamicObject>);
+
 async fn write_statuses(
     client: Client,
     plugins: Store<WasmPlugin>,
+    routes: Vec<RouteStore>,
     mut state: watch::Receiver<Arc<State>>,
     mut leading: watch::Receiver<bool>,
 ) {
@@ -221,6 +235,29 @@ async fn write_statuses(
                     tracing::info!(%namespace, %name, accepted = status.is_accepted(), "status written")
                 }
                 Err(error) => tracing::warn!(%namespace, %name, %error, "cannot write status"),
+            }
+        }
+        for (kind, resource, store) in &routes {
+            for route in store.state() {
+                let Ok(observed) = serde_json::to_value(&*route) else {
+                    continue;
+                };
+                let (Some(status), Some(namespace)) = (
+                    route_status::route_status_update(&current.index, *kind, &observed, &now),
+                    route.namespace(),
+                ) else {
+                    continue;
+                };
+                let name = route.name_any();
+                let patch = Patch::Merge(serde_json::json!({ "status": status }));
+                let api =
+                    Api::<DynamicObject>::namespaced_with(client.clone(), &namespace, resource);
+                match api.patch_status(&name, &params, &patch).await {
+                    Ok(_) => tracing::info!(%kind, %namespace, %name, "status written"),
+                    Err(error) => {
+                        tracing::warn!(%kind, %namespace, %name, %error, "cannot write status")
+                    }
+                }
             }
         }
     }

@@ -46,6 +46,12 @@ pub fn objects(values: &Values) -> Vec<Value> {
                     &["httproutes", "grpcroutes"],
                     &["get", "list", "watch"],
                 ),
+                rule("policy.linkerd.io", &["httproutes/status"], &["patch"]),
+                rule(
+                    "gateway.networking.k8s.io",
+                    &["httproutes/status", "grpcroutes/status"],
+                    &["patch"],
+                ),
                 rule("authentication.k8s.io", &["tokenreviews"], &["create"]),
                 rule("", &["configmaps"], &["get", "create", "update", "patch"]),
             ],
