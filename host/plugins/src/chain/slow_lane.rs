@@ -534,3 +534,6 @@ impl SlowLaneMetrics {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
