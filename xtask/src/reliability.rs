@@ -46,6 +46,10 @@ pub struct ReliabilityArgs {
     /// Print the figures without writing docs/reliability.md.
     #[arg(long)]
     no_write: bool,
+    /// Run only the plugin faults under load (trap, spin, hog) and print
+    /// their rows; docs/reliability.md is left alone.
+    #[arg(long)]
+    plugin_faults_only: bool,
 }
 
 /// The binaries and plugins every part uses.
@@ -81,6 +85,12 @@ pub fn run(args: &ReliabilityArgs) -> anyhow::Result<()> {
     };
     let command = command_line(args);
     let mut rows: Vec<Row> = Vec::new();
+    if args.plugin_faults_only {
+        eprintln!("plugin faults under load");
+        rows.extend(or_failed("plugin faults", plugin_faults::run(&setup)));
+        println!("{}", report::render(&rows, &command));
+        return Ok(());
+    }
 
     for plugins in [&[][..], &SHIPPED_PLUGINS[..]] {
         eprintln!("idle connections: {idle_connections} (plugins: {plugins:?})");
@@ -152,6 +162,9 @@ fn command_line(args: &ReliabilityArgs) -> String {
     }
     if args.slowloris_connections != 1_000 {
         command += &format!(" --slowloris-connections {}", args.slowloris_connections);
+    }
+    if args.plugin_faults_only {
+        command += " --plugin-faults-only";
     }
     command
 }
