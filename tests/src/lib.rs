@@ -17,6 +17,7 @@ pub mod http1;
 pub mod mesh;
 pub mod metrics;
 pub mod module_server;
+pub mod otlp;
 pub mod plugins;
 pub mod prometheus;
 pub mod proxy;

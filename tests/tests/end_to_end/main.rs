@@ -25,4 +25,5 @@ mod stat;
 mod streaming;
 mod tap;
 mod tcp;
+mod tracing;
 mod transparent;
