@@ -24,6 +24,7 @@ mod authz;
 mod compile;
 mod duration;
 mod object;
+pub mod open_api;
 mod policy;
 mod problems;
 mod read;

@@ -107,6 +107,10 @@ enum Command {
     /// `weft plugin new NAME --lang python`, `weft plugin build`, `weft
     /// plugin test` (on the proxy's plugin runtime, no proxy needed).
     Plugin(weft_controller::plugin_dev::PluginArgs),
+    /// Prints a ServiceProfile for a Service: from an OpenAPI document
+    /// (`--open-api SPEC`), as `linkerd profile --open-api` does, or a
+    /// commented one to start from (`--template`).
+    Profile(weft_controller::linkerd::open_api::ProfileArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -124,6 +128,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Command::Routes(args) => return weft_controller::stats::cli::run_routes(args).await,
         Command::Dashboard(args) => return weft_controller::dashboard::cli::run(args).await,
         Command::Plugin(args) => return weft_controller::plugin_dev::run(args),
+        Command::Profile(args) => return weft_controller::linkerd::open_api::run(args),
         _ => {}
     }
     let controller = Channel::from_shared(cli.controller.clone())
@@ -175,7 +180,8 @@ async fn main() -> anyhow::Result<ExitCode> {
         | Command::Edges(_)
         | Command::Routes(_)
         | Command::Dashboard(_)
-        | Command::Plugin(_) => {
+        | Command::Plugin(_)
+        | Command::Profile(_) => {
             unreachable!("answered without a controller")
         }
         Command::Endpoints { authority } => {
