@@ -150,3 +150,26 @@ async fn export(
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_drops_and_counts_without_waiting() {
+        let metrics = SpanMetrics::default();
+        let (tx, mut rx) = mpsc::channel(2);
+        let queue = Queue {
+            tx,
+            metrics: metrics.clone(),
+        };
+        for _ in 0..5 {
+            queue.push(Span::default());
+        }
+        let full = DropLabels {
+            reason: "queue_full",
+        };
+        assert_eq!(metrics.dropped.get_or_create(&full).get(), 3);
+        assert!(rx.try_recv().is_ok() && rx.try_recv().is_ok());
+    }
+}
