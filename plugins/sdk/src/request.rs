@@ -4,7 +4,8 @@
 //! authority, path, client address, local port, peer identity, TLS,
 //! backend, attempt) arrive together, on the first read of any of them, in
 //! one call returning one string; the rest (headers, destination labels)
-//! cross when asked for.
+//! cross when asked for. `attempt` and `replayable`, which a retry policy
+//! often reads alone, cross alone until the facts are fetched.
 
 use std::cell::{Cell, OnceCell};
 
@@ -152,14 +153,24 @@ impl<'a> Request<'a> {
         facts.non_empty(facts.backend).map(str::to_string)
     }
 
-    /// Which attempt this is: 1 for the first, more after retries.
+    /// Which attempt this is: 1 for the first, more after retries. From
+    /// the facts once they are here; before, a call of its own, since a
+    /// retry policy often reads it alone and a number costs less to cross
+    /// than the facts' string.
     pub fn attempt(&self) -> u32 {
-        self.facts().facts.attempt
+        match self.facts.get() {
+            Some(facts) => facts.facts.attempt,
+            None => self.handle.attempt(),
+        }
     }
 
-    /// Whether the proxy could send this request again (see the WIT).
+    /// Whether the proxy could send this request again (see the WIT); as
+    /// [`Request::attempt`], a call of its own until the facts are here.
     pub fn replayable(&self) -> bool {
-        self.facts().facts.replayable
+        match self.facts.get() {
+            Some(facts) => facts.facts.replayable,
+            None => self.handle.replayable(),
+        }
     }
 
     /// The first value of a header (names are case-insensitive).
