@@ -4,7 +4,7 @@
 //! Hook calls are synchronous on the thread that serves the request; with
 //! one worker, a plugin that spins until its time limit (or grows its memory
 //! to its limit) holds every other connection for as long. A hook call that
-//! runs past 5 ms, or stops at its time or memory limit, demotes its
+//! runs past 5 ms on the CPU, or stops at its time or memory limit, demotes its
 //! plugin for a while: every hook call that involves a demoted plugin is
 //! then made on the lane's thread, at the lowest CPU priority (nice 19), and
 //! the request awaits the answer. The lane holds at most

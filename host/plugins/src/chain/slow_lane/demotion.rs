@@ -3,7 +3,7 @@
 //! overrun reads no clock.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,17 +20,34 @@ pub(crate) const SLOW_CALL_TICKS: u64 = 2;
 pub(crate) const SLOW_CALL: Duration = EPOCH_TICK;
 
 /// Set by the epoch callback when a call of this instance ran past
-/// [`SLOW_CALL`]; read and cleared after each call.
+/// [`SLOW_CALL`] on the CPU; read and cleared after each call.
+///
+/// Epochs count wall-clock time, and on a busy machine a short call can be
+/// descheduled past two ticks. So when a call reaches them, the callback
+/// notes its thread's CPU time and looks again [`CONFIRM_TICKS`] later:
+/// only a call that kept the CPU most of that while is marked. A call
+/// descheduled there and slow after still meets its time limit, and the
+/// trap demotes it.
 #[derive(Debug, Default)]
 pub(crate) struct SlowWatch {
-    overran: AtomicBool,
-    at: Mutex<Option<Instant>>,
+    phase: AtomicU8,
+    sample: Mutex<Option<(Instant, Duration)>>,
+    /// How long the marked call had run when it was marked.
+    took: Mutex<Option<(Instant, Duration)>>,
 }
 
+/// Ticks between the two looks at a call's CPU time.
+const CONFIRM_TICKS: u64 = 2;
+
+const IDLE: u8 = 0;
+const SAMPLED: u8 = 1;
+const EXTENDED: u8 = 2;
+const OVERRAN: u8 = 3;
+
 impl SlowWatch {
-    /// The epoch deadline callback of a store: the first time a call
-    /// reaches [`SLOW_CALL_TICKS`] it is marked slow and given the rest of
-    /// its time limit; the next time, it is interrupted.
+    /// The epoch deadline callback of a store: it samples a call that
+    /// reached [`SLOW_CALL_TICKS`], marks it if it kept the CPU, gives it
+    /// the rest of its time limit and then interrupts it.
     pub(crate) fn callback<T>(
         self: &Arc<Self>,
         deadline_ticks: u64,
@@ -40,17 +57,39 @@ impl SlowWatch {
     + 'static {
         let watch = self.clone();
         move |_| {
-            let rest = deadline_ticks.saturating_sub(SLOW_CALL_TICKS);
-            if rest == 0 || watch.overran.load(Ordering::Relaxed) {
-                return Ok(wasmtime::UpdateDeadline::Interrupt);
-            }
-            *watch.at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-            watch.overran.store(true, Ordering::Relaxed);
-            Ok(wasmtime::UpdateDeadline::Continue(rest))
+            let first = Self::first_ticks(deadline_ticks);
+            let phase = watch.phase.load(Ordering::Relaxed);
+            let update = match phase {
+                IDLE if deadline_ticks > first + CONFIRM_TICKS => {
+                    *lock(&watch.sample) = Some((Instant::now(), thread_cpu_time()));
+                    watch.phase.store(SAMPLED, Ordering::Relaxed);
+                    wasmtime::UpdateDeadline::Continue(CONFIRM_TICKS)
+                }
+                SAMPLED => {
+                    let (wall, cpu) = lock(&watch.sample).take().expect("sampled");
+                    let (wall, cpu) = (wall.elapsed(), thread_cpu_time().saturating_sub(cpu));
+                    let kept_cpu = cpu * 2 >= wall;
+                    if kept_cpu {
+                        let ran = SLOW_CALL + wall;
+                        *lock(&watch.took) = Some((Instant::now(), ran));
+                    }
+                    let next = if kept_cpu { OVERRAN } else { EXTENDED };
+                    watch.phase.store(next, Ordering::Relaxed);
+                    let rest = deadline_ticks - first - CONFIRM_TICKS;
+                    wasmtime::UpdateDeadline::Continue(rest)
+                }
+                // Too short a limit to sample within: the rest, unsampled.
+                IDLE if deadline_ticks > first => {
+                    watch.phase.store(EXTENDED, Ordering::Relaxed);
+                    wasmtime::UpdateDeadline::Continue(deadline_ticks - first)
+                }
+                _ => wasmtime::UpdateDeadline::Interrupt,
+            };
+            Ok(update)
         }
     }
 
-    /// The first ticks of a call: past them, the callback marks it slow.
+    /// The first ticks of a call: past them, the callback looks at it.
     pub(crate) fn first_ticks(deadline_ticks: u64) -> u64 {
         deadline_ticks.min(SLOW_CALL_TICKS)
     }
@@ -59,13 +98,24 @@ impl SlowWatch {
     /// the mark for the next call.
     #[inline]
     pub(crate) fn take(&self) -> Option<Duration> {
-        if !self.overran.load(Ordering::Relaxed) {
+        if self.phase.load(Ordering::Relaxed) == IDLE {
             return None;
         }
-        self.overran.store(false, Ordering::Relaxed);
-        let at = self.at.lock().unwrap_or_else(|p| p.into_inner()).take();
-        Some(SLOW_CALL + at.map_or(Duration::ZERO, |at| at.elapsed()))
+        let phase = self.phase.swap(IDLE, Ordering::Relaxed);
+        lock(&self.sample).take();
+        let took = lock(&self.took).take();
+        (phase == OVERRAN).then(|| took.map_or(SLOW_CALL, |(at, ran)| ran + at.elapsed()))
     }
+}
+
+/// CPU time this thread has used, user and system.
+fn thread_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Which plugins of one chain are demoted, and until when.
