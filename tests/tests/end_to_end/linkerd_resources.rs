@@ -5,7 +5,8 @@
 //! compiles `split`, `retry` and `metrics` into its chain from the
 //! shipped plugins in `weft-system`. A Server and its ServerAuthorization
 //! compile into the server's `authz`: the service account they name is
-//! admitted over mTLS, a plaintext client gets 403.
+//! admitted over mTLS, a plaintext client gets 403. A profile's retry budget
+//! caps the retries of a route that always fails.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -288,4 +289,80 @@ async fn a_server_authorization_admits_its_service_account_and_403s_plaintext() 
     );
     let denied = metrics.sum("inbound_http_authz_deny_total", &[("authz_name", "deny")]);
     assert_eq!(denied, 1.0, "the plaintext request");
+}
+
+/// A retryable route that always fails and one that is not retryable,
+/// under a budget of 20 % plus 1 retry a second over 10 s. Their failures
+/// are 4xx classed as failures, so that the proxy's balancer, which ejects
+/// an endpoint after 7 5xx in a row, keeps sending to the one endpoint.
+const BUDGETED: &str = r#"apiVersion: linkerd.io/v1alpha2
+kind: ServiceProfile
+metadata:
+  name: books.demo.svc.cluster.local
+  namespace: demo
+spec:
+  routes:
+  - name: GET /status/429
+    condition:
+      method: GET
+      pathRegex: /status/429
+    responseClasses:
+    - condition: {status: {min: 429, max: 429}}
+      isFailure: true
+    isRetryable: true
+  - name: GET /status/409
+    condition:
+      method: GET
+      pathRegex: /status/409
+    responseClasses:
+    - condition: {status: {min: 409, max: 409}}
+      isFailure: true
+  retryBudget:
+    retryRatio: 0.2
+    minRetriesPerSecond: 1
+    ttl: 10s
+"#;
+
+#[tokio::test]
+async fn a_service_profile_s_retry_budget_caps_retries_of_a_failing_route() {
+    const REQUESTS: usize = 100;
+    let booksapp = Booksapp::start("retry-budget", BUDGETED).await;
+    let started = std::time::Instant::now();
+    let mut connection = Connection::open(booksapp.client.outbound).await;
+    for _ in 0..REQUESTS {
+        let reply = connection.get(BOOKS, "/status/429").await;
+        assert_eq!(reply.status.as_u16(), 429, "every attempt fails");
+    }
+    for _ in 0..20 {
+        let reply = connection.get(BOOKS, "/status/409").await;
+        assert_eq!(reply.status.as_u16(), 409);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let metrics = booksapp.client.metrics().await;
+    let retried = |route| metrics.sum("retry_requests_total", &[("route", route)]);
+    let retries = retried("books.demo/GET /status/429");
+    // The route's limit alone would allow 9 retries a request (900); the
+    // budget allows 20 % of the requests, plus 1 a second over the 10 s
+    // window and however long the run took beyond it.
+    let allowed = 0.2 * REQUESTS as f64 + 1.0 * (10.0 + elapsed);
+    eprintln!("{retries} retries of {REQUESTS} requests in {elapsed:.1} s; {allowed:.0} allowed");
+    assert!(retries >= 1.0, "the retryable route is retried");
+    assert!(
+        retries <= allowed,
+        "{retries} retries exceed the budget's {allowed:.0}"
+    );
+    let refused = metrics.sum(
+        "retry_skipped_total",
+        &[
+            ("route", "books.demo/GET /status/429"),
+            ("reason", "budget"),
+        ],
+    );
+    assert!(refused >= 1.0, "the budget refused retries: {refused}");
+    assert_eq!(
+        retried("books.demo/GET /status/409"),
+        0.0,
+        "a route that is not retryable is not retried"
+    );
 }
