@@ -1,9 +1,14 @@
 //! Distributed tracing through two proxies (the client's sidecar outbound,
-//! the server's inbound) exporting to a real OTLP/gRPC collector: a sampled
-//! request's spans link up across the hop; unsampled ones make none.
+//! the server's inbound, over mTLS) exporting to a real OTLP/gRPC collector:
+//! a sampled request's spans link up across the hop; unsampled ones make
+//! none.
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use std::net::SocketAddr;
+
+use weft_tests::controller::{RunningController, identity_name};
 use weft_tests::http1::{self, Connection, Reply};
+use weft_tests::mesh::Mesh;
 use weft_tests::otlp::{Collector, ReceivedSpan, hex};
 use weft_tests::proxy::RunningProxy;
 use weft_tests::{Demo, Proxy, closed_port, eventually};
@@ -47,21 +52,55 @@ async fn spans_of(collector: &Collector, trace: &str, n: usize) -> Vec<ReceivedS
     collector.trace(trace)
 }
 
-fn traced(collector: &Collector, name: &str) -> Proxy {
-    Proxy::new()
-        .env("WEFT_PROXY_TRACE_COLLECTOR", &collector.addr.to_string())
-        .env("WEFT_PROXY_WORKLOAD", &format!("shop/{name}-0"))
+/// The server's pod (its sidecar's inbound port named, so the client's
+/// sidecar speaks mTLS to it) and the client's, both in `shop`.
+fn workloads(server_inbound: SocketAddr) -> String {
+    format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata:\n  name: server-0\n  namespace: shop\n\
+         spec:\n  serviceAccountName: server\n  containers:\n  - name: server\n    image: server\n  \
+         - name: weft-proxy\n    image: weft-proxy\n    ports:\n    - name: weft-inbound\n      \
+         containerPort: {}\n\
+         status:\n  phase: Running\n  podIP: 127.0.0.1\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata:\n  name: client-0\n  namespace: shop\n\
+         spec:\n  serviceAccountName: client\n  containers:\n  - name: client\n    image: client\n",
+        server_inbound.port()
+    )
+}
+
+/// A certified sidecar of `shop/<name>-0` that exports spans to `collector`.
+fn traced(mesh: &Mesh, controller: &RunningController, collector: &Collector, name: &str) -> Proxy {
+    let workload = format!("shop/{name}-0");
+    let proxy = Proxy::new()
+        .env("WEFT_PROXY_CONTROLLER_ADDR", &controller.url())
+        .env("WEFT_PROXY_WORKLOAD", &workload)
+        .env(
+            "WEFT_PROXY_PLUGIN_CACHE_DIR",
+            mesh.cache().to_str().unwrap(),
+        )
+        .env("WEFT_PROXY_TRACE_COLLECTOR", &collector.addr.to_string());
+    controller.with_identity(proxy, &workload, name)
 }
 
 #[tokio::test]
 async fn a_sampled_request_gets_linked_spans_from_both_proxies_and_an_unsampled_one_none() {
     let collector = Collector::start().await;
+    let mesh = Mesh::new("tracing");
+    let server_inbound = closed_port();
+    mesh.write("workloads.yaml", &workloads(server_inbound));
+    let controller = mesh.controller().await;
     let app = Demo::http("app").spawn().await;
-    let server: RunningProxy = traced(&collector, "server")
+    let server: RunningProxy = traced(&mesh, &controller, &collector, "server")
         .inbound_app(app.addr)
+        .env(
+            "WEFT_PROXY_INBOUND_LISTEN_ADDR",
+            &server_inbound.to_string(),
+        )
         .spawn()
         .await;
-    let client = traced(&collector, "client").spawn().await;
+    let client = traced(&mesh, &controller, &collector, "client")
+        .spawn()
+        .await;
     let server_host = server.inbound.to_string();
     let mut conn = Connection::open(client.outbound).await;
 
@@ -102,6 +141,11 @@ async fn a_sampled_request_gets_linked_spans_from_both_proxies_and_an_unsampled_
         "the app's parent is the inbound hop's span"
     );
     assert_eq!(seen(&reply, "tracestate").as_deref(), Some("shop=1"));
+    assert_eq!(
+        inbound.attribute("tls.client.identity"),
+        Some(identity_name("shop", "client")),
+        "the hop was mTLS, and the inbound span names the caller's proxy"
+    );
 
     for (span, direction, pod) in [
         (outbound, "outbound", "client-0"),
