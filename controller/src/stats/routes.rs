@@ -68,9 +68,11 @@ pub async fn routes(
     let window = query.window;
     let of_service = query.target.kind == ResourceKind::Service;
     // Whose requests: the Service's (from any client) or the workload's own.
-    let workload = (!of_service)
-        .then(|| resource_matchers(&query.target, "", Some(&query.namespace)))
-        .unwrap_or_default();
+    let workload = if of_service {
+        Vec::new()
+    } else {
+        resource_matchers(&query.target, "", Some(&query.namespace))
+    };
     // To where: the target Service, or `to`; anywhere when neither.
     let service = if of_service {
         Some(
