@@ -111,7 +111,12 @@ fn fuzz(target: &'static str, seconds: u32) -> anyhow::Result<Run> {
     let output = Command::new("rustup")
         .args(["run", "nightly", "cargo", "fuzz", "run", target])
         // Safe Rust needs no AddressSanitizer; without it runs are faster.
-        .args(["--sanitizer", "none", "--features", "libfuzzer", "--"])
+        .args(["--sanitizer", "none", "--features", "libfuzzer"])
+        // The workspace's release profile links with fat LTO, which takes each
+        // fuzz binary (wasmtime, the controller and all) many minutes to link;
+        // thin LTO keeps the dependencies' builds and links in one or two.
+        .env("CARGO_PROFILE_RELEASE_LTO", "thin")
+        .arg("--")
         .arg(&found_dir)
         .arg(&seeds_dir)
         .arg(format!("-max_total_time={seconds}"))
